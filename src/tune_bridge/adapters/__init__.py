@@ -1,0 +1,1 @@
+"""Adapters that turn a framework's training callbacks into Bridge calls."""

@@ -1,0 +1,1 @@
+"""Built-in backends. Each module holds one backend class with ``@hookimpl`` methods."""

@@ -1,0 +1,483 @@
+"""The Bridge: one method per training event, with cleaning, isolation and stop requests."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import numbers
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Union
+
+import pluggy
+
+from tune_bridge import hookspecs
+from tune_bridge._markers import PROJECT_NAME
+from tune_bridge.metrics import MetricCleaner, Metrics, NonFinitePolicy
+from tune_bridge.plugins import (
+    backend_names_from_env,
+    create_backend,
+    default_backend_names,
+    discover_backends,
+)
+from tune_bridge.run import RUN_STATUSES, RunInfo
+
+logger = logging.getLogger("tune_bridge")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+HOOK_NAMES: tuple[str, ...] = (
+    "tune_bridge_run_start",
+    "tune_bridge_epoch_end",
+    "tune_bridge_checkpoint_saved",
+    "tune_bridge_run_end",
+    "tune_bridge_should_stop",
+)
+
+DEFAULT_MAX_FAILURES = 3
+
+
+class _Backend:
+    """An enabled backend and its failure bookkeeping for the current run."""
+
+    __slots__ = ("consecutive_failures", "disabled", "name", "obj", "version")
+
+    def __init__(self, name: str, obj: Any, version: str) -> None:
+        self.name = name
+        self.obj = obj
+        self.version = version
+        self.disabled = False
+        # Consecutive failures per hook name: a success of the same hook resets it.
+        self.consecutive_failures: dict[str, int] = {}
+
+
+# (backend, implementation, names of the arguments that the implementation takes)
+_Call = tuple[_Backend, Callable[..., Any], tuple[str, ...]]
+
+
+def _backend_name(obj: Any) -> str:
+    name = getattr(obj, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    if isinstance(obj, type(sys)):
+        return obj.__name__
+    return type(obj).__name__.lower()
+
+
+def _object_version(obj: Any) -> str:
+    version = getattr(obj, "version", None)
+    if isinstance(version, str) and version:
+        return version
+    module = obj.__name__ if isinstance(obj, type(sys)) else type(obj).__module__
+    top_level = module.split(".")[0]
+    try:
+        return f"{top_level} {importlib.metadata.version(top_level)}"
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown version"
+
+
+def _check_epoch(epoch: Any) -> int:
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
+        raise TypeError(
+            f"epoch must be an int (1-based), got {epoch!r} of type {type(epoch).__name__}"
+        )
+    if epoch < 1:
+        raise ValueError(f"epoch must be 1 or greater (epochs are 1-based), got {epoch}")
+    return int(epoch)
+
+
+class Bridge:
+    """Send training events to every enabled backend.
+
+    A training loop creates one Bridge per run and calls :meth:`run_start`, then
+    :meth:`epoch_end` after each epoch (and :meth:`checkpoint_saved` when it writes a
+    checkpoint), then :meth:`run_end`. Used as a context manager, the Bridge ends the
+    run when the block ends: with status ``"failed"`` when the block raises (and the
+    exception propagates), otherwise ``"stopped"`` or ``"completed"``.
+
+    An exception raised by a backend does not reach the training loop and does not
+    keep other backends from the event: it is logged with its traceback, and a
+    backend whose hook fails ``max_failures`` times in a row is disabled for the rest
+    of the run.
+
+    Args:
+        backends: Backends to enable: backend objects, or names of discovered backends
+            (``tune-bridge backends`` lists them). ``None`` enables the names in the
+            ``TUNE_BRIDGE_BACKENDS`` environment variable (comma-separated) when it is
+            set, otherwise the built-in defaults: ``jsonl`` and ``ray``. An explicit
+            list wins over the variable. A string is read as comma-separated names.
+        nonfinite: What to do with NaN and infinite metric values: ``"drop"`` (the
+            default) removes them with one warning per key per run, ``"keep"`` passes
+            them on, ``"raise"`` raises
+            :class:`~tune_bridge.metrics.NonFiniteMetricError`.
+        strict: Re-raise backend exceptions instead of isolating them. Meant for tests.
+        max_failures: Consecutive failures of one hook after which its backend is
+            disabled for the run.
+
+    Raises:
+        UnknownBackendError: A name is not a discovered backend.
+        ValueError: Two enabled backends have the same name, or an argument is invalid.
+        pluggy.PluginValidationError: A backend's hook takes an argument that the
+            hook does not have.
+    """
+
+    def __init__(
+        self,
+        backends: Iterable[Any] | None = None,
+        *,
+        nonfinite: NonFinitePolicy = "drop",
+        strict: bool = False,
+        max_failures: int = DEFAULT_MAX_FAILURES,
+    ) -> None:
+        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
+            raise ValueError(f"max_failures must be a positive int, got {max_failures!r}")
+        self.strict = strict
+        self.max_failures = max_failures
+        self._cleaner = MetricCleaner(nonfinite)
+        self._plugin_manager = pluggy.PluginManager(PROJECT_NAME)
+        self._plugin_manager.add_hookspecs(hookspecs)
+        self._backends: list[_Backend] = []
+        for item in self._resolve(backends):
+            self._register(item)
+        self._calls: dict[str, list[_Call]] = {name: self._build_calls(name) for name in HOOK_NAMES}
+
+        self._run: RunInfo | None = None
+        self._last_epoch = 0
+        self._last_metrics: Metrics = {}
+        self._stop_requested = False
+        self._stop_requested_by: list[str] = []
+        self._warned_epoch_order = False
+
+    # --- set-up ------------------------------------------------------------------
+
+    @staticmethod
+    def _resolve(backends: Iterable[Any] | None) -> list[Any]:
+        if backends is None:
+            names = backend_names_from_env()
+            return names if names is not None else default_backend_names()
+        if isinstance(backends, str):
+            return [name.strip() for name in backends.split(",") if name.strip()]
+        if isinstance(backends, Mapping) or not isinstance(backends, Iterable):
+            raise TypeError(
+                "backends must be a list of backend objects or names, "
+                f"got {type(backends).__name__}"
+            )
+        return list(backends)
+
+    def _register(self, item: Any) -> None:
+        if isinstance(item, str):
+            name = item
+            obj = create_backend(name)
+            plugin = discover_backends()[name]
+            version = f"{plugin.distribution} {plugin.version}"
+        else:
+            obj = item
+            name = _backend_name(obj)
+            version = _object_version(obj)
+
+        if any(backend.name == name for backend in self._backends):
+            raise ValueError(
+                f"two enabled backends are named {name!r}; give one of them another "
+                "'name' attribute"
+            )
+        self._plugin_manager.register(obj, name=name)
+        self._backends.append(_Backend(name, obj, version))
+        self._check_hooks(name, obj)
+
+    def _check_hooks(self, name: str, obj: Any) -> None:
+        implemented = 0
+        for caller in self._plugin_manager.get_hookcallers(obj) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not obj:
+                    continue
+                if getattr(impl, "wrapper", False) or impl.hookwrapper:
+                    raise ValueError(
+                        f"backend {name!r}: {caller.name} is declared as a wrapper; "
+                        "tune_bridge hooks take plain implementations only"
+                    )
+                if not caller.has_spec():
+                    if not impl.optionalhook:
+                        logger.warning(
+                            "Backend %r implements %r, which is not a tune_bridge hook; it is "
+                            "ignored. Known hooks: %s",
+                            name,
+                            caller.name,
+                            ", ".join(HOOK_NAMES),
+                        )
+                    continue
+                implemented += 1
+        if implemented == 0:
+            logger.warning(
+                "Backend %r implements no tune_bridge hook; mark its methods with "
+                "@tune_bridge.hookimpl",
+                name,
+            )
+
+    def _build_calls(self, hook_name: str) -> list[_Call]:
+        caller = getattr(self._plugin_manager.hook, hook_name)
+        by_plugin = {id(impl.plugin): impl for impl in caller.get_hookimpls()}
+        calls: list[_Call] = []
+        for backend in self._backends:  # the order in which the run enabled them
+            impl = by_plugin.get(id(backend.obj))
+            if impl is not None:
+                calls.append((backend, impl.function, tuple(impl.argnames)))
+        return calls
+
+    # --- public state --------------------------------------------------------------
+
+    @property
+    def backends(self) -> dict[str, Any]:
+        """The enabled backend objects by name, in the order of calls."""
+        return {backend.name: backend.obj for backend in self._backends}
+
+    @property
+    def run(self) -> RunInfo | None:
+        """The active run, or ``None`` before :meth:`run_start` and after :meth:`run_end`."""
+        return self._run
+
+    @property
+    def last_epoch(self) -> int:
+        """The last epoch sent to backends in this run; 0 before the first."""
+        return self._last_epoch
+
+    @property
+    def last_metrics(self) -> Metrics:
+        """A copy of the cleaned metrics of the last epoch sent in this run."""
+        return dict(self._last_metrics)
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a backend has asked the trainer to stop during this run."""
+        return self._stop_requested
+
+    @property
+    def stop_requested_by(self) -> list[str]:
+        """Names of the backends that asked to stop, in the order they asked."""
+        return list(self._stop_requested_by)
+
+    def disabled_backends(self) -> list[str]:
+        """Return the names of backends disabled after repeated failures in this run."""
+        return [backend.name for backend in self._backends if backend.disabled]
+
+    # --- events ----------------------------------------------------------------------
+
+    def run_start(
+        self,
+        name: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        run_dir: PathLike | None = None,
+        framework: str = "plain",
+    ) -> RunInfo:
+        """Start a run and send ``tune_bridge_run_start`` to every backend.
+
+        Args:
+            name: Run name; defaults to the name of ``run_dir``, or ``"run"``.
+            config: Hyperparameters of the run; a shallow copy is kept.
+            run_dir: Folder for the run's outputs. File-writing backends put their
+                files here.
+            framework: Who produces the events: ``"plain"`` for a hand-written loop.
+
+        Returns:
+            The :class:`~tune_bridge.RunInfo` that every hook of this run receives.
+
+        Raises:
+            RuntimeError: A run is already active; call :meth:`run_end` first.
+        """
+        if self._run is not None:
+            raise RuntimeError(
+                f"run {self._run.name!r} is still active; call run_end() before starting another"
+            )
+        if config is not None and not isinstance(config, Mapping):
+            raise TypeError(f"config must be a mapping, got {type(config).__name__}")
+        directory = Path(run_dir) if run_dir is not None else None
+        if name is None:
+            name = directory.name if directory is not None and directory.name else "run"
+
+        run = RunInfo(
+            name=str(name), config=dict(config or {}), run_dir=directory, framework=framework
+        )
+        self._run = run
+        self._last_epoch = 0
+        self._last_metrics = {}
+        self._stop_requested = False
+        self._stop_requested_by = []
+        self._warned_epoch_order = False
+        self._cleaner.reset()
+        for backend in self._backends:
+            backend.disabled = False
+            backend.consecutive_failures.clear()
+
+        described = ", ".join(f"{b.name} ({b.version})" for b in self._backends) or "none"
+        logger.info("Run %r started with backends: %s", run.name, described)
+        self._call("tune_bridge_run_start", {"run": run})
+        return run
+
+    def epoch_end(
+        self,
+        epoch: int,
+        metrics: Mapping[str, Any] | None = None,
+        checkpoint: PathLike | None = None,
+    ) -> bool:
+        """Send one finished epoch's metrics to every backend, then ask about stopping.
+
+        Args:
+            epoch: The finished epoch, 1-based. An epoch that is not greater than the
+                previous one is not sent again; the Bridge warns once per run.
+            metrics: The epoch's metrics. The Bridge cleans a copy and never changes
+                the caller's dict.
+            checkpoint: File or folder with the model state after this epoch, if any.
+
+        Returns:
+            ``True`` when a backend has asked the trainer to stop, in this epoch or
+            an earlier one of this run.
+        """
+        run = self._require_run("epoch_end")
+        epoch = _check_epoch(epoch)
+        if epoch <= self._last_epoch:
+            if not self._warned_epoch_order:
+                self._warned_epoch_order = True
+                logger.warning(
+                    "Epoch %d of run %r was not sent: it is not greater than the previous "
+                    "epoch %d. Later repeats in this run are not logged.",
+                    epoch,
+                    run.name,
+                    self._last_epoch,
+                )
+            return self._stop_requested
+
+        cleaned = self._cleaner.clean(metrics)
+        checkpoint_path = Path(checkpoint) if checkpoint is not None else None
+        self._last_epoch = epoch
+        self._last_metrics = cleaned
+        self._call(
+            "tune_bridge_epoch_end",
+            {"run": run, "epoch": epoch, "metrics": cleaned, "checkpoint": checkpoint_path},
+        )
+
+        answers = self._call(
+            "tune_bridge_should_stop", {"run": run, "epoch": epoch, "metrics": cleaned}
+        )
+        for backend_name, answer in answers:
+            if answer is True and backend_name not in self._stop_requested_by:
+                self._stop_requested_by.append(backend_name)
+                logger.info(
+                    "Backend %r asked run %r to stop after epoch %d", backend_name, run.name, epoch
+                )
+                self._stop_requested = True
+        return self._stop_requested
+
+    def checkpoint_saved(self, epoch: int, path: PathLike) -> None:
+        """Announce a checkpoint file or folder that the trainer has written.
+
+        Args:
+            epoch: The 1-based epoch whose state the checkpoint holds.
+            path: The checkpoint file or folder.
+        """
+        run = self._require_run("checkpoint_saved")
+        epoch = _check_epoch(epoch)
+        self._call("tune_bridge_checkpoint_saved", {"run": run, "epoch": epoch, "path": Path(path)})
+
+    def run_end(self, status: str = "completed", metrics: Mapping[str, Any] | None = None) -> None:
+        """End the run and send ``tune_bridge_run_end`` to every backend.
+
+        Calling it when no run is active does nothing, so an explicit call inside a
+        ``with`` block is safe.
+
+        Args:
+            status: ``"completed"``, ``"stopped"`` or ``"failed"``.
+            metrics: Final metrics; ``None`` sends the last epoch's metrics.
+        """
+        if status not in RUN_STATUSES:
+            raise ValueError(
+                f"invalid run status {status!r}: expected one of "
+                f"{', '.join(repr(s) for s in RUN_STATUSES)}"
+            )
+        run = self._run
+        if run is None:
+            logger.debug("run_end(%r) ignored: no run is active", status)
+            return
+        cleaned = self._cleaner.clean(metrics) if metrics is not None else dict(self._last_metrics)
+        try:
+            self._call("tune_bridge_run_end", {"run": run, "status": status, "metrics": cleaned})
+        finally:
+            self._run = None
+        logger.info(
+            "Run %r ended with status %r after epoch %d", run.name, status, self._last_epoch
+        )
+
+    # --- context manager ----------------------------------------------------------
+
+    def __enter__(self) -> Bridge:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._run is None:
+            return
+        if exc is not None:
+            self.run_end("failed")
+        elif self._stop_requested:
+            self.run_end("stopped")
+        else:
+            self.run_end("completed")
+
+    # --- dispatch -----------------------------------------------------------------
+
+    def _require_run(self, method: str) -> RunInfo:
+        if self._run is None:
+            raise RuntimeError(f"{method}() called with no active run; call run_start() first")
+        return self._run
+
+    def _call(self, hook_name: str, arguments: dict[str, Any]) -> list[tuple[str, Any]]:
+        """Call each backend's implementation of a hook, isolating their failures.
+
+        pluggy stops a hook call at the first exception, so the Bridge calls every
+        implementation itself. Each backend gets its own copy of the metrics.
+        """
+        results: list[tuple[str, Any]] = []
+        metrics = arguments.get("metrics")
+        for backend, function, argnames in self._calls[hook_name]:
+            if backend.disabled:
+                continue
+            if metrics is not None and "metrics" in argnames:
+                arguments["metrics"] = dict(metrics)
+            try:
+                result = function(*[arguments[argname] for argname in argnames])
+            except Exception as error:
+                if self.strict:
+                    raise
+                self._record_failure(backend, hook_name, error)
+                continue
+            if backend.consecutive_failures:
+                backend.consecutive_failures.pop(hook_name, None)
+            results.append((backend.name, result))
+        return results
+
+    def _record_failure(self, backend: _Backend, hook_name: str, error: Exception) -> None:
+        failures = backend.consecutive_failures.get(hook_name, 0) + 1
+        backend.consecutive_failures[hook_name] = failures
+        run_name = self._run.name if self._run is not None else "?"
+        logger.warning(
+            "Backend %r raised %s in %s of run %r; training and the other backends go on",
+            backend.name,
+            type(error).__name__,
+            hook_name,
+            run_name,
+            exc_info=(type(error), error, error.__traceback__),
+        )
+        if failures >= self.max_failures:
+            backend.disabled = True
+            logger.error(
+                "Disabled backend %r for the rest of run %r after %d consecutive failures in %s",
+                backend.name,
+                run_name,
+                failures,
+                hook_name,
+            )
