@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -30,7 +31,10 @@ class Recorder:
     @hookimpl
     def tune_bridge_epoch_end(self, run, epoch, metrics, checkpoint):
         self.events.append(
-            ("epoch_end", {"run": run, "epoch": epoch, "metrics": metrics, "checkpoint": checkpoint})
+            (
+                "epoch_end",
+                {"run": run, "epoch": epoch, "metrics": metrics, "checkpoint": checkpoint},
+            )
         )
 
     @hookimpl
@@ -70,3 +74,32 @@ def recorder() -> Recorder:
 @pytest.fixture
 def make_recorder() -> type[Recorder]:
     return Recorder
+
+
+BACKENDS_TABLE_HEADER = [
+    "name",
+    "distribution",
+    "version",
+    "kind",
+    "default",
+    "dependency",
+    "status",
+]
+
+
+def _parse_backends_table(output: str) -> dict[str, dict[str, str]]:
+    """Parse ``tune-bridge backends`` output into ``{name: {column: cell}}``.
+
+    Cells are separated by two or more spaces; the last column is not padded.
+    """
+    lines = [line.rstrip() for line in output.splitlines() if line.strip()]
+    width = len(BACKENDS_TABLE_HEADER)
+    rows = [re.split(r"\s{2,}", line, maxsplit=width - 1) for line in lines]
+    assert rows[0] == BACKENDS_TABLE_HEADER, output
+    assert all(len(row) == width for row in rows), output
+    return {row[0]: {BACKENDS_TABLE_HEADER[i]: row[i] for i in range(width)} for row in rows[1:]}
+
+
+@pytest.fixture
+def parse_backends_table():
+    return _parse_backends_table

@@ -38,13 +38,15 @@ def test_flow_sends_events_in_order(recorder, tmp_path):
 def test_run_start_sends_run_info(recorder, tmp_path):
     bridge = Bridge([recorder])
 
-    returned = bridge.run_start(name="trial-1", config={"lr0": 0.01}, run_dir=str(tmp_path),
-                                framework="ultralytics")
+    returned = bridge.run_start(
+        name="trial-1", config={"lr0": 0.01}, run_dir=str(tmp_path), framework="ultralytics"
+    )
 
     run = recorder.arguments("run_start")[0]["run"]
     assert run is returned
-    assert run == RunInfo(name="trial-1", config={"lr0": 0.01}, run_dir=tmp_path,
-                          framework="ultralytics")
+    assert run == RunInfo(
+        name="trial-1", config={"lr0": 0.01}, run_dir=tmp_path, framework="ultralytics"
+    )
     assert isinstance(run.run_dir, Path)
     assert bridge.run is run
     bridge.run_end()
@@ -267,8 +269,15 @@ def test_run_start_rejects_non_mapping_config(recorder):
 
 @pytest.mark.parametrize(
     ("epoch", "error"),
-    [(0, ValueError), (-1, ValueError), (1.5, TypeError), (1.0, TypeError), (True, TypeError),
-     ("1", TypeError), (None, TypeError)],
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (1.5, TypeError),
+        (1.0, TypeError),
+        (True, TypeError),
+        ("1", TypeError),
+        (None, TypeError),
+    ],
     ids=["0", "-1", "1.5", "1.0", "True", "str", "None"],
 )
 def test_epoch_end_rejects_bad_epoch(recorder, epoch, error):
@@ -557,11 +566,13 @@ def test_should_stop_is_sticky():
 
 
 def test_stop_requested_by_lists_backends():
-    bridge = Bridge([
-        _stopper("a", [False, True, True]),
-        _stopper("b", [None, None, None]),
-        _stopper("c", [True, True, True]),
-    ])
+    bridge = Bridge(
+        [
+            _stopper("a", [False, True, True]),
+            _stopper("b", [None, None, None]),
+            _stopper("c", [True, True, True]),
+        ]
+    )
     bridge.run_start()
 
     for epoch in (1, 2, 3):
@@ -611,21 +622,19 @@ def test_stop_request_logged_at_info(caplog):
 
 
 def test_context_exception_sends_failed(recorder):
-    with pytest.raises(ZeroDivisionError):
-        with Bridge([recorder]) as bridge:
-            bridge.run_start()
-            bridge.epoch_end(1, {"loss": 1.0})
-            1 / 0  # noqa: B018
+    with pytest.raises(ZeroDivisionError), Bridge([recorder]) as bridge:
+        bridge.run_start()
+        bridge.epoch_end(1, {"loss": 1.0})
+        1 / 0  # noqa: B018
 
     assert recorder.hooks()[-1] == "run_end"
     assert recorder.arguments("run_end")[0]["status"] == "failed"
 
 
 def test_context_keyboard_interrupt_sends_failed(recorder):
-    with pytest.raises(KeyboardInterrupt):
-        with Bridge([recorder]) as bridge:
-            bridge.run_start()
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), Bridge([recorder]) as bridge:
+        bridge.run_start()
+        raise KeyboardInterrupt
 
     assert recorder.arguments("run_end")[0]["status"] == "failed"
 
@@ -743,8 +752,10 @@ def test_backends_get_distinct_dicts(make_recorder):
     bridge.epoch_end(1, {"loss": 0.5})
     bridge.run_end()
 
-    assert first.arguments("epoch_end")[0]["metrics"] is not second.arguments("epoch_end")[0][
-        "metrics"]
+    assert (
+        first.arguments("epoch_end")[0]["metrics"]
+        is not second.arguments("epoch_end")[0]["metrics"]
+    )
 
 
 # --- choosing backends ---------------------------------------------------------------

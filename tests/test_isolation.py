@@ -93,8 +93,12 @@ def test_raising_backend_others_get_events(make_recorder, failing_hook):
     assert finished == [1, 2]
     assert recorder.hooks() == [
         "run_start",
-        "checkpoint_saved", "epoch_end", "should_stop",
-        "checkpoint_saved", "epoch_end", "should_stop",
+        "checkpoint_saved",
+        "epoch_end",
+        "should_stop",
+        "checkpoint_saved",
+        "epoch_end",
+        "should_stop",
         "run_end",
     ]
 
@@ -150,10 +154,11 @@ def test_raising_run_end_still_ends_run(make_recorder):
 def test_training_error_wins_over_backend_error(make_recorder):
     recorder = make_recorder()
 
-    with pytest.raises(ZeroDivisionError):
-        with Bridge([Raising(failing=["run_end"]), recorder]) as bridge:
-            bridge.run_start()
-            1 / 0  # noqa: B018
+    bridge = Bridge([Raising(failing=["run_end"]), recorder])
+
+    with pytest.raises(ZeroDivisionError), bridge:
+        bridge.run_start()
+        1 / 0  # noqa: B018
 
     assert recorder.arguments("run_end")[0]["status"] == "failed"
 
@@ -342,21 +347,19 @@ def test_failure_count_resets_at_run_start():
 def test_strict_reraises(failing_hook):
     bridge = Bridge([Raising(failing=[failing_hook])], strict=True)
 
-    with pytest.raises(BackendFailure, match=failing_hook):
-        with bridge:
-            bridge.run_start()
-            bridge.checkpoint_saved(1, "last.pt")
-            bridge.epoch_end(1)
-            bridge.run_end()
+    with pytest.raises(BackendFailure, match=failing_hook), bridge:
+        bridge.run_start()
+        bridge.checkpoint_saved(1, "last.pt")
+        bridge.epoch_end(1)
+        bridge.run_end()
 
 
 def test_strict_logs_no_failure(caplog):
     bridge = Bridge([Raising(failing=["epoch_end"])], strict=True)
     bridge.run_start()
 
-    with caplog.at_level(logging.WARNING, logger="tune_bridge"):
-        with pytest.raises(BackendFailure):
-            bridge.epoch_end(1)
+    with caplog.at_level(logging.WARNING, logger="tune_bridge"), pytest.raises(BackendFailure):
+        bridge.epoch_end(1)
 
     assert _failure_records(caplog) == []
     bridge.run_end()
@@ -365,9 +368,8 @@ def test_strict_logs_no_failure(caplog):
 def test_strict_does_not_catch_training_error(make_recorder):
     recorder = make_recorder()
 
-    with pytest.raises(ZeroDivisionError):
-        with Bridge([recorder], strict=True) as bridge:
-            bridge.run_start()
-            1 / 0  # noqa: B018
+    with pytest.raises(ZeroDivisionError), Bridge([recorder], strict=True) as bridge:
+        bridge.run_start()
+        1 / 0  # noqa: B018
 
     assert recorder.arguments("run_end")[0]["status"] == "failed"

@@ -74,8 +74,13 @@ def test_pandas_reads_file(tmp_path):
 
     assert len(frame) == 5
     assert {"event", "run", "epoch", "time", "metrics"} <= set(frame.columns)
-    assert list(frame["event"]) == ["run_start", "epoch_end", "checkpoint_saved", "epoch_end",
-                                    "run_end"]
+    assert list(frame["event"]) == [
+        "run_start",
+        "epoch_end",
+        "checkpoint_saved",
+        "epoch_end",
+        "run_end",
+    ]
     assert frame["metrics"].iloc[3] == {"loss": 0.5, "metrics/mAP50-95(B)": 0.5}
 
 
@@ -236,11 +241,10 @@ def test_int_metric_stays_int(tmp_path):
 
 
 def test_failed_status_written(tmp_path):
-    with pytest.raises(KeyError):
-        with Bridge(["jsonl"]) as bridge:
-            bridge.run_start(run_dir=tmp_path)
-            bridge.epoch_end(1, {"loss": 1.0})
-            raise KeyError("boom")
+    with pytest.raises(KeyError), Bridge(["jsonl"]) as bridge:
+        bridge.run_start(run_dir=tmp_path)
+        bridge.epoch_end(1, {"loss": 1.0})
+        raise KeyError("boom")
 
     last = _read_lines(tmp_path / DEFAULT_FILE_NAME)[-1]
     assert last["event"] == "run_end"

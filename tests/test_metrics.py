@@ -96,7 +96,7 @@ VERBATIM_KEYS = [
 
 
 def _ids(table):
-    return [case[0] for case in table]
+    return [case[0].replace(" ", "-") for case in table]
 
 
 def _dropped_records(caplog, key):
@@ -115,8 +115,9 @@ def cleaner():
 # --- conversion --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("case", "build", "expected", "expected_type"), TORCH_CONVERTED,
-                         ids=_ids(TORCH_CONVERTED))
+@pytest.mark.parametrize(
+    ("case", "build", "expected", "expected_type"), TORCH_CONVERTED, ids=_ids(TORCH_CONVERTED)
+)
 def test_clean_converts_torch(cleaner, case, build, expected, expected_type):
     torch = pytest.importorskip("torch")
 
@@ -126,8 +127,9 @@ def test_clean_converts_torch(cleaner, case, build, expected, expected_type):
     assert type(cleaned["m"]) is expected_type
 
 
-@pytest.mark.parametrize(("case", "build", "expected", "expected_type"), NUMPY_CONVERTED,
-                         ids=_ids(NUMPY_CONVERTED))
+@pytest.mark.parametrize(
+    ("case", "build", "expected", "expected_type"), NUMPY_CONVERTED, ids=_ids(NUMPY_CONVERTED)
+)
 def test_clean_converts_numpy(cleaner, case, build, expected, expected_type):
     np = pytest.importorskip("numpy")
 
@@ -137,8 +139,9 @@ def test_clean_converts_numpy(cleaner, case, build, expected, expected_type):
     assert type(cleaned["m"]) is expected_type
 
 
-@pytest.mark.parametrize(("case", "value", "expected", "expected_type"), PYTHON_CONVERTED,
-                         ids=_ids(PYTHON_CONVERTED))
+@pytest.mark.parametrize(
+    ("case", "value", "expected", "expected_type"), PYTHON_CONVERTED, ids=_ids(PYTHON_CONVERTED)
+)
 def test_clean_converts_python(cleaner, case, value, expected, expected_type):
     cleaned = cleaner.clean({"m": value})
 
@@ -279,7 +282,7 @@ def test_clean_stringifies_non_str_key(cleaner):
         {"a/b": 1.0, "a": {"b": 2.0}},
         {"a": {"b": 1.0}, "a/b": 2.0},
     ],
-    ids=["flat first", "nested first"],
+    ids=["flat-first", "nested-first"],
 )
 def test_clean_duplicate_key_keeps_first(cleaner, caplog, metrics):
     with caplog.at_level(logging.WARNING, logger="tune_bridge"):
@@ -424,4 +427,3 @@ def test_bridge_nonfinite_keep_reaches_backend(recorder):
 
     assert math.isnan(recorder.arguments("epoch_end")[0]["metrics"]["loss"])
     bridge.run_end()
-

@@ -291,3 +291,73 @@ def attach(
     setattr(model, _ATTACHED, adapter)
     _warn_if_ddp_in_ray(model, device)
     return bridge
+
+
+def make_tune_trainable(
+    model: str,
+    data: str | Path,
+    *,
+    backends: Any = None,
+    project: str | Path | None = None,
+    **train_args: Any,
+) -> Any:
+    """Build a Ray Tune function trainable that trains one YOLO model per trial.
+
+    Each trial builds ``YOLO(model)``, attaches a Bridge and calls
+    ``model.train(data=data, **train_args, **config)``, so the trial's config
+    overrides the fixed training arguments. A trial that Tune restarts after a
+    failure resumes from the last.pt of its last reported checkpoint
+    (``YOLO(last.pt).train(resume=True)``), continuing at the next epoch.
+
+    Args:
+        model: Model file that Ultralytics accepts, such as ``"yolov8n-cls.yaml"``.
+        data: Data set folder or YAML file.
+        backends: Backends of each trial's Bridge; ``None`` enables the defaults
+            (``jsonl`` and ``ray``).
+        project: Folder for Ultralytics' outputs, one subfolder per trial named
+            after the trial folder; default: ``yolo/train`` in the trial's working
+            folder (Ray makes the trial folder the working folder).
+        **train_args: Fixed arguments of ``model.train``, such as ``epochs`` and
+            ``imgsz``. Set ``optimizer`` explicitly when the config tunes ``lr0`` or
+            ``momentum``: Ultralytics' ``optimizer="auto"`` replaces both.
+
+    Returns:
+        A function ``trainable(config)`` for ``ray.tune.Tuner``.
+    """
+    if str(train_args.get("optimizer", "auto")).lower() == "auto":
+        logger.warning(
+            "optimizer is 'auto': Ultralytics then picks lr0 and momentum itself, so "
+            "tuning them has no effect. Pass optimizer='AdamW' or 'SGD'."
+        )
+    fixed_args = dict(train_args)
+
+    def trainable(config: dict[str, Any]) -> None:
+        from ultralytics import YOLO
+
+        from tune_bridge.backends.ray import restored_checkpoint
+
+        restored = restored_checkpoint()
+        if restored is not None and restored.path.is_file():
+            logger.info("Resuming the trial from %s (epoch %s)", restored.path, restored.epoch)
+            yolo = YOLO(str(restored.path))
+            attach(yolo, backends=backends)
+            yolo.train(resume=True)
+            return
+
+        yolo = YOLO(model)
+        attach(yolo, backends=backends)
+        # Ray makes the trial folder the working folder, so its name identifies the trial.
+        if project is None:
+            output, name = Path.cwd() / "yolo", "train"
+        else:
+            output, name = Path(project), Path.cwd().name
+        arguments = {
+            "project": str(output.resolve()),
+            "name": name,
+            "exist_ok": True,
+            **fixed_args,
+            **config,
+        }
+        yolo.train(data=str(data), **arguments)
+
+    return trainable

@@ -137,7 +137,8 @@ def build_digits_dataset(
             for index in split_indices:
                 pixels = np.round(images[index] / 16.0 * 255.0).astype(np.uint8)
                 image = Image.fromarray(pixels, mode="L")
-                image = image.resize((image_size, image_size), Image.Resampling.NEAREST).convert("RGB")
+                size = (image_size, image_size)
+                image = image.resize(size, Image.Resampling.NEAREST).convert("RGB")
                 image.save(folder / split / str(labels[index]) / f"{index}.png")
 
     logger.info(

@@ -8,7 +8,7 @@ entry point in the ``tune_bridge`` group (see ``pyproject.toml``).
 from __future__ import annotations
 
 import sys
-from typing import IO, Optional
+from typing import IO
 
 import tune_bridge
 
@@ -35,8 +35,8 @@ class ConsoleBackend:
 
     def __init__(
         self,
-        stream: Optional[IO[str]] = None,
-        stop_metric: Optional[str] = None,
+        stream: IO[str] | None = None,
+        stop_metric: str | None = None,
         stop_value: float = float("inf"),
     ) -> None:
         self.stream = stream
