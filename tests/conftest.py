@@ -90,7 +90,7 @@ BACKENDS_TABLE_HEADER = [
 def _parse_backends_table(output: str) -> dict[str, dict[str, str]]:
     """Parse ``tune-bridge backends`` output into ``{name: {column: cell}}``.
 
-    Cells are separated by two or more spaces; the last column is not padded.
+    Cells are separated by two or more spaces, and the last column is not padded.
     """
     lines = [line.rstrip() for line in output.splitlines() if line.strip()]
     width = len(BACKENDS_TABLE_HEADER)

@@ -94,7 +94,8 @@ def test_bridge_method_arguments(hook, method):
 
 
 def test_hooks_not_firstresult():
-    # The Bridge collects every backend's answer itself; firstresult would hide all but one.
+    # The Bridge collects the return value of every backend itself, and firstresult would
+    # make pluggy stop at the first non-None value.
     marker = f"{PROJECT_NAME}_spec"
 
     for name, function in _specs().items():

@@ -47,7 +47,7 @@ BROKEN_ERROR = "RuntimeError: tune_bridge_broken fails at import on purpose"
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory):
-    """Install the example and the broken plugin into a temporary folder; return it."""
+    """Install the example and the broken plugin into a temporary folder and return it."""
     workdir = tmp_path_factory.mktemp("plugins")
     site = workdir / "site"
     # Build from copies: setuptools writes build/ and *.egg-info next to the sources.

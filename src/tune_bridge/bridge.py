@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import numbers
@@ -67,16 +68,24 @@ def _backend_name(obj: Any) -> str:
     return type(obj).__name__.lower()
 
 
+@functools.lru_cache(maxsize=1)
+def _distributions_by_package() -> Mapping[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
 def _object_version(obj: Any) -> str:
     version = getattr(obj, "version", None)
     if isinstance(version, str) and version:
         return version
     module = obj.__name__ if isinstance(obj, type(sys)) else type(obj).__module__
     top_level = module.split(".")[0]
-    try:
-        return f"{top_level} {importlib.metadata.version(top_level)}"
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown version"
+    # The distribution name can differ from the package name (scikit-learn, sklearn).
+    for distribution in _distributions_by_package().get(top_level, [top_level]):
+        try:
+            return f"{distribution} {importlib.metadata.version(distribution)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "unknown version"
 
 
 def _check_epoch(epoch: Any) -> int:
@@ -361,7 +370,8 @@ class Bridge:
             "tune_bridge_should_stop", {"run": run, "epoch": epoch, "metrics": cleaned}
         )
         for backend_name, answer in answers:
-            if answer is True and backend_name not in self._stop_requested_by:
+            # Any truthy answer counts, so numpy's True_ stops the run like True.
+            if answer is not None and bool(answer) and backend_name not in self._stop_requested_by:
                 self._stop_requested_by.append(backend_name)
                 logger.info(
                     "Backend %r asked run %r to stop after epoch %d", backend_name, run.name, epoch
@@ -399,10 +409,14 @@ class Bridge:
         if run is None:
             logger.debug("run_end(%r) ignored: no run is active", status)
             return
-        cleaned = self._cleaner.clean(metrics) if metrics is not None else dict(self._last_metrics)
         try:
+            if metrics is not None:
+                cleaned = self._cleaner.clean(metrics)
+            else:
+                cleaned = dict(self._last_metrics)
             self._call("tune_bridge_run_end", {"run": run, "status": status, "metrics": cleaned})
         finally:
+            # The run ends even when cleaning raises, so that a new run can start.
             self._run = None
         logger.info(
             "Run %r ended with status %r after epoch %d", run.name, status, self._last_epoch

@@ -16,6 +16,7 @@ methods their objects have, so this module imports neither.
 
 from __future__ import annotations
 
+import decimal
 import logging
 import math
 import numbers
@@ -63,7 +64,8 @@ def _kind_of(value_type: type) -> int:
         return _ARRAY
     if issubclass(value_type, numbers.Integral):
         return _INTEGRAL
-    if issubclass(value_type, numbers.Real):
+    # Decimal is a numbers.Number but not registered as numbers.Real.
+    if issubclass(value_type, (numbers.Real, decimal.Decimal)):
         return _REAL
     return _UNSUPPORTED
 
@@ -163,7 +165,7 @@ class MetricCleaner:
                     self._warn_once(key, "nonfinite", f"its value is {number}")
                     continue
 
-            if prefix and key in cleaned:
+            if key in cleaned:
                 self._warn_once(
                     key, "duplicate", "it appears twice after flattening; kept the first"
                 )

@@ -22,7 +22,7 @@ class ConsoleBackend:
     so every constructor argument needs a default.
 
     Args:
-        stream: Text stream to print to; ``None`` means ``sys.stdout`` at the time
+        stream: Text stream to print to. ``None`` means ``sys.stdout`` at the time
             of each event, so output capture by the caller keeps working.
         stop_metric: Name of a metric that requests a stop when it reaches
             ``stop_value`` or more; ``None`` never requests a stop.
