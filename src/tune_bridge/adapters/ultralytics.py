@@ -26,7 +26,6 @@ before it, and sends its metrics with the run end, each key prefixed with
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -98,22 +97,18 @@ def _warn_if_ddp_in_ray(model: Any, device: Any) -> None:
 
     if probe_session() is None:
         return
+    # Ultralytics 8.4 starts DDP only for a device list with several entries, such as
+    # "0,1" or [0, 1]; the default device picks one GPU.
     requested = _devices_requested(
         device if device is not None else getattr(model, "overrides", {}).get("device")
     )
-    visible = 0
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        try:
-            visible = int(torch.cuda.device_count())
-        except Exception:  # a torch build without CUDA support
-            visible = 0
-    if requested > 1 or (requested == 0 and visible > 1):
+    if requested > 1:
         logger.warning(
-            "This Ray trial may train with several GPUs. Ultralytics then trains in DDP child "
-            "processes that do not run callbacks registered on the model, so no epoch would "
-            "reach Ray Tune. Give each trial one GPU (resources {'gpu': 1} and device=0), or "
-            "use Ray Train's TorchTrainer for data-parallel training."
+            "This Ray trial trains with several GPUs. Ultralytics then trains in DDP child "
+            "processes that torch.distributed.run starts outside Ray, where no Tune session "
+            "exists, so no epoch would reach Ray Tune. Give each trial one GPU (resources "
+            "{'gpu': 1} and device=0), or use Ray Train's TorchTrainer for data-parallel "
+            "training."
         )
 
 
