@@ -23,10 +23,10 @@ TORCH_PINS = ("torch==2.14.1", "torchvision==0.29.1")
 # Ray releases in the matrix, each with the companion pins that it needs to import
 # and run on Python 3.11. The matrix sessions install no torch.
 RAY_MATRIX: dict[str, tuple[str, ...]] = {
-    "2.9.3": ("ray[tune]==2.9.3", "pyarrow<15", "numpy<2", "pandas<2.2"),
-    "2.35.0": ("ray[tune]==2.35.0",),
-    "2.41.0": ("ray[tune]==2.41.0",),
-    "2.60.0": ("ray[tune]==2.60.0",),
+    "2.9.3": ("ray[tune,train]==2.9.3", "pyarrow<15", "numpy<2", "pandas<2.2"),
+    "2.35.0": ("ray[tune,train]==2.35.0",),
+    "2.41.0": ("ray[tune,train]==2.41.0",),
+    "2.60.0": ("ray[tune,train]==2.60.0",),
 }
 
 PYTEST_ENV = {

@@ -264,22 +264,21 @@ def test_restarted_trial_resumes_from_checkpoint(
             file.write(f"{trainer.start_epoch}\n")
 
     def trainable(config: dict[str, Any]) -> None:
-        # Runs in the Ray worker: every model that make_tune_trainable attaches to also
-        # gets the two test callbacks. attach is looked up at call time, so wrapping
-        # the module attribute reaches both the fresh and the resumed model.
-        original_attach = adapter_module.attach
+        # Runs in the Ray worker. YOLO() copies Ultralytics' default callbacks into each
+        # new model, so the fresh model and the resumed one both get the test callbacks.
+        from ultralytics.utils.callbacks import base
 
-        def attach_with_test_callbacks(model: Any, *args: Any, **kwargs: Any) -> Any:
-            bridge = original_attach(model, *args, **kwargs)
-            model.add_callback("on_train_start", record_start_epoch)
-            model.add_callback("on_train_epoch_start", crash_at_epoch_3_once)
-            return bridge
-
-        adapter_module.attach = attach_with_test_callbacks
+        added = [
+            ("on_train_start", record_start_epoch),
+            ("on_train_epoch_start", crash_at_epoch_3_once),
+        ]
+        for event, callback in added:
+            base.default_callbacks[event].append(callback)
         try:
             inner(config)
         finally:
-            adapter_module.attach = original_attach
+            for event, callback in added:
+                base.default_callbacks[event].remove(callback)
 
     result = fit_one_trial(trainable, tmp_path / "ray_results", "resume", max_failures=1)
 

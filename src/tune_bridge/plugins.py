@@ -35,6 +35,8 @@ BACKENDS_ENV_VAR = "TUNE_BRIDGE_BACKENDS"
 _BUILTIN_ENTRY_POINTS = {
     "jsonl": "tune_bridge.backends.jsonl:JsonlBackend",
     "ray": "tune_bridge.backends.ray:RayBackend",
+    "optuna": "tune_bridge.backends.optuna:OptunaBackend",
+    "mlflow": "tune_bridge.backends.mlflow:MlflowBackend",
 }
 
 
