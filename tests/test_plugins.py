@@ -143,7 +143,14 @@ def test_broken_skipped_with_warning(plugin_site):
 
     loaded = _last_json(result)
     warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
-    assert loaded == {"jsonl": True, "ray": True, "console": True, "broken": False}
+    assert loaded == {
+        "jsonl": True,
+        "ray": True,
+        "optuna": True,
+        "mlflow": True,
+        "console": True,
+        "broken": False,
+    }
     assert len(warnings) == 1
     assert "tune_bridge.plugins" in warnings[0]
     assert f"{BROKEN_DIST[0]} {BROKEN_DIST[1]}" in warnings[0]
@@ -414,7 +421,7 @@ def test_builtins_without_metadata(installed):
 
     found = discover_backends()
 
-    assert sorted(found) == ["jsonl", "ray"]
+    assert sorted(found) == ["jsonl", "mlflow", "optuna", "ray"]
     assert found["jsonl"].distribution == "tune_bridge"
     assert found["jsonl"].version == tune_bridge.__version__
     assert found["jsonl"].builtin is True
