@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -103,3 +104,19 @@ def _parse_backends_table(output: str) -> dict[str, dict[str, str]]:
 @pytest.fixture
 def parse_backends_table():
     return _parse_backends_table
+
+
+# Sessions that install every extra set TUNE_BRIDGE_NO_SKIPS=1, so that a test module
+# skipped by pytest.importorskip (a broken install, a missing companion package) fails
+# the run instead of passing silently.
+_NO_SKIPS = os.environ.get("TUNE_BRIDGE_NO_SKIPS") == "1"
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if _NO_SKIPS and report.skipped:
+        report.outcome = "failed"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if _NO_SKIPS and report.skipped:
+        report.outcome = "failed"

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from ultralytics_env import configure_offline, font_installed
 
 CONFIG_DIR = configure_offline()
@@ -323,12 +324,21 @@ def test_backend_stop_request_ends_training(digits_data: Path, tmp_path: Path) -
 
     model = YOLO("yolov8n-cls.yaml")
     bridge = attach(model, backends=[StopAtEpoch(2), "jsonl"])
+    stop_flags: list[bool] = []
+
+    # Registered after attach, so it sees the flag that the adapter has just set.
+    def record_stop_flag(trainer: Any) -> None:
+        stop_flags.append(bool(trainer.stop))
+
+    model.add_callback("on_fit_epoch_end", record_stop_flag)
 
     model.train(
         data=str(digits_data), project=str(tmp_path), name="stop", epochs=5, **CLASSIFY_ARGS
     )
 
-    assert model.trainer.stop is True
+    # The last flag belongs to the final evaluation of best.pt, which runs after the stop.
+    assert stop_flags[:2] == [False, True]
+    assert model.trainer.epoch == 1  # 0-based: the 2nd epoch was the last trained
     assert bridge.stop_requested_by == ["stop_at_epoch"]
     save_dir = Path(model.trainer.save_dir)
     _, rows = read_results_csv(save_dir / "results.csv")
@@ -346,7 +356,11 @@ def test_backend_stop_request_ends_training(digits_data: Path, tmp_path: Path) -
 def _train_recording(model: Any, data: Path, project: Path, name: str) -> dict[str, Any]:
     """Train 3 epochs; return each epoch's trainer.metrics keys and the caught warnings."""
     metric_keys: list[list[str]] = []
-    model.add_callback("on_fit_epoch_end", lambda trainer: metric_keys.append(sorted(trainer.metrics)))
+
+    def record_metric_keys(trainer: Any) -> None:
+        metric_keys.append(sorted(trainer.metrics))
+
+    model.add_callback("on_fit_epoch_end", record_metric_keys)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.train(data=str(data), project=str(project), name=name, epochs=3, **CLASSIFY_ARGS)
@@ -355,8 +369,9 @@ def _train_recording(model: Any, data: Path, project: Path, name: str) -> dict[s
 
 def _mentions_ray(warning: warnings.WarningMessage) -> bool:
     text = str(warning.message)
-    in_ray = "ray" in Path(warning.filename).parts
-    return in_ray or "get_trial_id" in text or re.search(r"\bray\b", text, re.IGNORECASE) is not None
+    if "ray" in Path(warning.filename).parts or "get_trial_id" in text:
+        return True
+    return re.search(r"\bray\b", text, re.IGNORECASE) is not None
 
 
 def test_train_outside_tune_warns_nothing(

@@ -1,0 +1,157 @@
+"""Figure 3: reports through the Bridge against raw ``ray.tune.report`` inside Tune trials."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from _format import spread, table, target
+from _stats import abba_order, paired_ratios, summarize
+from _workload import float_metrics
+
+TARGET_RATIO = 1.10
+VARIANTS = {"A": "bridge", "B": "raw"}
+
+
+def report_trainable(config: dict[str, Any], order: list[str], reports: int, out: str) -> None:
+    """Send ``reports`` results in one Tune trial and write the loop's duration to ``out``.
+
+    The ``bridge`` variant builds ``Bridge(backends=["ray"])`` and calls ``epoch_end``;
+    the ``raw`` variant calls ``ray.tune.report`` with the same metrics plus ``epoch``.
+    Only the loop is timed; the Bridge's set-up is timed separately.
+    """
+    slot = config["slot"]
+    variant = order[slot]
+    metrics = float_metrics()
+    setup = 0.0
+    sent = reports
+
+    if variant == "bridge":
+        from tune_bridge import Bridge
+
+        start = time.perf_counter()
+        bridge = Bridge(backends=["ray"])
+        bridge.run_start(name=f"bench-report-{slot}")
+        setup = time.perf_counter() - start
+
+        epoch_end = bridge.epoch_end
+        start = time.perf_counter()
+        for epoch in range(1, reports + 1):
+            epoch_end(epoch, metrics)
+        elapsed = time.perf_counter() - start
+
+        sent = bridge.backends["ray"].reports
+        bridge.run_end()
+    else:
+        from ray import tune
+
+        report = tune.report
+        start = time.perf_counter()
+        for epoch in range(1, reports + 1):
+            report({**metrics, "epoch": epoch})
+        elapsed = time.perf_counter() - start
+
+    record = {"slot": slot, "variant": variant, "seconds": elapsed, "setup": setup, "sent": sent}
+    Path(out, f"slot-{slot}.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+def measure(pairs: int, reports: int, workdir: Path) -> dict[str, Any]:
+    """Run ``2 * pairs`` trials one at a time, alternating the variants A B B A."""
+    from _ray import run_config, start_ray
+    from ray import tune
+
+    start_ray()
+    out = workdir / "tune-report"
+    out.mkdir(parents=True, exist_ok=True)
+    order = [VARIANTS[slot] for slot in abba_order(pairs)]
+
+    tuner = tune.Tuner(
+        tune.with_parameters(report_trainable, order=order, reports=reports, out=str(out)),
+        param_space={"slot": tune.grid_search(list(range(len(order))))},
+        # One trial at a time, in grid order, so the two variants never share the CPUs.
+        tune_config=tune.TuneConfig(max_concurrent_trials=1),
+        run_config=run_config("bench_tune_report", out / "ray_results"),
+    )
+    results = tuner.fit()
+
+    counts: dict[int, int] = {}
+    for result in results:
+        if result.error is not None:
+            raise RuntimeError(f"a report trial failed: {result.error}")
+        counts[result.config["slot"]] = int(result.metrics["training_iteration"])
+
+    records = [
+        json.loads((out / f"slot-{slot}.json").read_text(encoding="utf-8"))
+        for slot in range(len(order))
+    ]
+    for record in records:
+        if counts[record["slot"]] != reports or record["sent"] != reports:
+            raise RuntimeError(
+                f"trial {record['slot']} ({record['variant']}) sent {record['sent']} and Tune "
+                f"recorded {counts[record['slot']]} results, expected {reports}"
+            )
+
+    bridge = [r["seconds"] for r in records if r["variant"] == "bridge"]
+    raw = [r["seconds"] for r in records if r["variant"] == "raw"]
+    return {
+        "pairs": pairs,
+        "reports": reports,
+        "order": order,
+        "bridge": summarize(bridge),
+        "raw": summarize(raw),
+        "bridge_per_report": summarize([seconds / reports for seconds in bridge]),
+        "raw_per_report": summarize([seconds / reports for seconds in raw]),
+        "setup": summarize([r["setup"] for r in records if r["variant"] == "bridge"]),
+        # abba_order yields the variants pairwise, so pair i is (bridge[i], raw[i]).
+        "ratio": summarize(paired_ratios(bridge, raw)),
+        "results_per_trial": sorted(set(counts.values())),
+    }
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the target of figure 3 and whether the run met it."""
+    ratio = result["ratio"]["median"]
+    return [
+        target(
+            "3. In-trial report",
+            f"ratio ≤ {TARGET_RATIO:.2f}",
+            f"{ratio:.3f}",
+            ratio <= TARGET_RATIO,
+        )
+    ]
+
+
+def section(result: dict[str, Any]) -> list[str]:
+    """Return the Markdown section of figure 3."""
+    rows = [
+        [
+            "Bridge(backends=['ray']).epoch_end",
+            spread(result["bridge"], "ms", 0),
+            spread(result["bridge_per_report"], "µs", 0),
+        ],
+        [
+            "ray.tune.report",
+            spread(result["raw"], "ms", 0),
+            spread(result["raw_per_report"], "µs", 0),
+        ],
+        ["ratio Bridge / raw", spread(result["ratio"], digits=3), ""],
+    ]
+    trials = 2 * result["pairs"]
+    return [
+        "## 3. Reports inside a Tune trial",
+        "",
+        f"{trials} function trials on one local Ray instance (`ray.init(num_cpus=2)`), one "
+        f"at a time, alternating A B B A. Each sends {result['reports']} results: through "
+        "`Bridge(backends=['ray']).epoch_end(epoch, metrics)`, or by calling "
+        "`ray.tune.report({**metrics, 'epoch': epoch})`. The metrics are 25 plain floats "
+        "with the keys of figure 2 (figure 2 covers the cost of converting tensors). The "
+        "time is taken inside the trial around the loop only. Tune recorded "
+        f"{', '.join(map(str, result['results_per_trial']))} results per trial.",
+        "",
+        *table(["", f"{result['reports']} reports", "per report"], rows),
+        "",
+        "Set-up of the Bridge inside the trial (`Bridge(...)` and `run_start`, not part "
+        f"of the loop): {spread(result['setup'], 'ms', 1)}.",
+    ]
