@@ -108,7 +108,7 @@ class Bridge:
     exception propagates), otherwise ``"stopped"`` or ``"completed"``.
 
     An exception raised by a backend does not reach the training loop and does not
-    keep other backends from the event: it is logged with its traceback, and a
+    keep other backends from the event. The Bridge logs it with its traceback. A
     backend whose hook fails ``max_failures`` times in a row is disabled for the rest
     of the run.
 
@@ -370,7 +370,7 @@ class Bridge:
             "tune_bridge_should_stop", {"run": run, "epoch": epoch, "metrics": cleaned}
         )
         for backend_name, answer in answers:
-            # Any truthy answer counts, so numpy's True_ stops the run like True.
+            # Any true value counts, so numpy's True_ stops the run like True.
             if answer is not None and bool(answer) and backend_name not in self._stop_requested_by:
                 self._stop_requested_by.append(backend_name)
                 logger.info(

@@ -19,7 +19,7 @@ a barrier that every worker has to reach.
 
 Every hook receives metrics that the Bridge has already cleaned: a new flat dict
 whose keys are the caller's keys byte for byte and whose values are plain ``int`` or
-``float``. A backend may keep or change that dict; no other backend sees the change.
+``float``. A backend may keep or change that dict; no other backend receives the change.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def tune_bridge_epoch_end(
 
     Called once per epoch, after training and validation of that epoch, with epochs
     strictly increasing: the Bridge drops an epoch that is not greater than the
-    previous one before any backend sees it.
+    previous one before any backend receives it.
 
     Args:
         run: The current run.
@@ -110,7 +110,7 @@ def tune_bridge_should_stop(run: RunInfo, epoch: int, metrics: dict[str, float])
     """Ask the trainer to stop after the current epoch.
 
     Called right after ``epoch_end`` of every epoch. The Bridge asks every backend
-    and returns ``True`` to the trainer when at least one backend returns ``True``;
+    and returns ``True`` to the trainer when at least one backend returns a true value;
     ``None`` and ``False`` both mean "go on". A stop request cannot be taken back:
     later epochs, if the trainer runs any, keep reporting ``True``.
 

@@ -1,6 +1,6 @@
 """Metric hygiene: turn a trainer's metrics into a flat dict of plain numbers.
 
-The Bridge cleans each metrics dict once, before any backend sees it:
+The Bridge cleans each metrics dict once, before any backend receives it:
 
 * the caller's dict is never changed: the result is a new dict;
 * keys are kept byte for byte (``"metrics/mAP50-95(B)"`` stays as it is), and

@@ -208,7 +208,7 @@ def discover_backends(refresh: bool = False) -> dict[str, BackendPlugin]:
 def backend_names_from_env() -> list[str] | None:
     """Return the backend names in ``TUNE_BRIDGE_BACKENDS``, or ``None`` when it is unset.
 
-    The variable holds comma-separated names; an empty value enables no backend.
+    The variable contains comma-separated names; an empty value enables no backend.
     """
     value = os.environ.get(BACKENDS_ENV_VAR)
     if value is None:

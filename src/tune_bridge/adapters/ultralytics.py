@@ -52,7 +52,7 @@ def _rank() -> int:
 def epoch_metrics(trainer: Any) -> dict[str, Any]:
     """Return the metrics of the epoch that just finished, as in Ultralytics' results.csv.
 
-    That row holds the train losses (``train/...``), the validation metrics
+    That row contains the train losses (``train/...``), the validation metrics
     (``metrics/...`` and ``val/...``), the learning rates (``lr/pg0`` ...) and the
     seconds since training started (``time``). ``fitness`` is added when the
     validation metrics lack it. The trainer's own dicts are not changed.

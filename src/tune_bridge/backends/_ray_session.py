@@ -44,7 +44,7 @@ class RaySession:
         kind: ``"tune"`` for a Tune function trainable, ``"train"`` for a Ray Train
             worker.
         world_rank: The Train worker's rank; ``None`` in a Tune trial.
-        source: Which layout of Ray answered, for DEBUG logs and tests.
+        source: The layout of Ray that the session was found in, for DEBUG logs and tests.
     """
 
     kind: str

@@ -1,6 +1,6 @@
 """The local JSONL backend: one JSON object per event, appended to a file.
 
-Each line holds ``event``, ``run``, ``epoch``, ``time`` (Unix time in seconds) and
+Each line contains ``event``, ``run``, ``epoch``, ``time`` (Unix time in seconds) and
 ``metrics``; ``run_start`` adds ``config``, ``framework`` and ``run_dir``,
 ``checkpoint_saved`` adds ``path`` and ``run_end`` adds ``status``. Every line is
 flushed as soon as it is written, so a crash loses no completed line.

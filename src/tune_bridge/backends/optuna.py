@@ -212,7 +212,7 @@ class OptunaBackend:
         return self._report if self._report is not None else self._own_report
 
     def raise_if_pruned(self) -> None:
-        """Raise ``optuna.TrialPruned`` when this backend's trial was pruned; otherwise do nothing."""
+        """Raise ``optuna.TrialPruned`` when the pruner pruned this backend's trial."""
         report = self.report
         if report is not None:
             report.raise_if_pruned()

@@ -179,10 +179,10 @@ class RayBackend:
 
 
 def _stage_checkpoint(source: Path, epoch: int) -> Path:
-    """Make a folder for Ray that holds ``source`` without copying file contents.
+    """Make a folder for Ray that contains ``source`` without copying file contents.
 
     Files are hard-linked into a temporary folder; a file on another file system,
-    where hard links are impossible, is copied. The folder also holds a manifest
+    where hard links are impossible, is copied. The folder also contains a manifest
     that names the original file or folder, so a restarted trial can find it.
     """
     if not source.exists():

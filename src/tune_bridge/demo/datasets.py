@@ -5,8 +5,8 @@
 * :func:`build_boxes_dataset` draws filled rectangles on noisy backgrounds and writes
   them with their YOLO box labels as an Ultralytics detection data set.
 
-Both write into a cache folder once and reuse it while a marker file says that the
-same parameters produced it.
+Both write into a cache folder once and reuse it while a marker file records that
+the same parameters produced it.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def build_boxes_dataset(
 ) -> Path:
     """Write a tiny detection data set: rectangles with known boxes on noisy images.
 
-    Each image holds one to three filled rectangles of two classes (``bright``,
+    Each image contains one to three filled rectangles of two classes (``bright``,
     ``dark``), and its label file lists them in YOLO format (class, centre x, centre y,
     width, height, all relative to the image size).
 
