@@ -23,7 +23,7 @@ TORCH_PINS = ("torch==2.14.1", "torchvision==0.29.1")
 # Ray releases in the matrix, each with the companion pins that it needs to import
 # and run on Python 3.11. The matrix sessions install no torch.
 RAY_MATRIX: dict[str, tuple[str, ...]] = {
-    # Ray 2.9 imports pkg_resources._vendor, which setuptools 70 removed.
+    # Ray 2.9 imports pkg_resources._vendor: current setuptools lacks it, and below 70 has it.
     "2.9.3": ("ray[tune,train]==2.9.3", "pyarrow<15", "numpy<2", "pandas<2.2", "setuptools<70"),
     "2.35.0": ("ray[tune,train]==2.35.0",),
     "2.41.0": ("ray[tune,train]==2.41.0",),
