@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.ultralytics]
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "tune_yolo_digits.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# The words of the table's header line: the column "best top-1" holds a space.
+# The words of the table's header line, where the column "best top-1" contains a space.
 TABLE_HEADER_WORDS = [
     "trial",
     "lr0",

@@ -52,8 +52,8 @@ CLASSIFY_CSV_COLUMNS = [
     "lr/pg2",
 ]
 
-# Small, CPU-only and quiet. An explicit optimizer keeps lr0 as given: Ultralytics'
-# optimizer="auto" replaces it.
+# Small, CPU-only and quiet. An explicit optimizer keeps lr0 as given, because
+# Ultralytics' optimizer="auto" replaces it.
 CLASSIFY_ARGS: dict[str, Any] = {
     "imgsz": 32,
     "batch": 16,
@@ -116,7 +116,7 @@ def ray_config_classes() -> tuple[Any, Any]:
     """Return RunConfig and FailureConfig of the installed Ray."""
     from ray import train, tune
 
-    # Ray 2.41 moved both classes to ray.tune; older releases have them in ray.train.
+    # Ray 2.60 has both classes in ray.tune, and older releases only in ray.train.
     run_config = getattr(tune, "RunConfig", None) or train.RunConfig
     failure_config = getattr(tune, "FailureConfig", None) or train.FailureConfig
     return run_config, failure_config
@@ -129,10 +129,30 @@ def fit_one_trial(
     *,
     scheduler: Any = None,
     max_failures: int = 0,
-) -> Any:
-    """Run ``trainable`` as the only trial of a Tuner and return its Result."""
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Run ``trainable`` as the only trial of a Tuner.
+
+    Returns the trial's Result and every result that Tune received, in order. The
+    results come from a Tune callback in this process: after a restart, Ray 2.60's
+    ``Result.metrics_dataframe`` held only the results since the restart in some runs.
+    """
     from ray import tune
 
+    class ResultRecorder(tune.Callback):
+        def __init__(self) -> None:
+            self.results: list[dict[str, Any]] = []
+
+        def on_trial_result(
+            self,
+            iteration: int,
+            trials: list[Any],
+            trial: Any,
+            result: dict[str, Any],
+            **info: Any,
+        ) -> None:
+            self.results.append(dict(result))
+
+    recorder = ResultRecorder()
     run_config_class, failure_config_class = ray_config_classes()
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
@@ -141,12 +161,13 @@ def fit_one_trial(
             name=name,
             storage_path=str(storage),
             failure_config=failure_config_class(max_failures=max_failures),
+            callbacks=[recorder],
             verbose=0,
         ),
     )
     grid = tuner.fit()
     assert len(grid) == 1
-    return grid[0]
+    return grid[0], recorder.results
 
 
 # --- fixtures ----------------------------------------------------------------------
@@ -175,6 +196,14 @@ def ray_instance() -> Any:
     ray.shutdown()
 
 
+def test_ultralytics_configured_offline() -> None:
+    from ultralytics.utils import ONLINE, SETTINGS
+
+    assert ONLINE is False
+    assert Path(SETTINGS.file).is_relative_to(CONFIG_DIR)
+    assert font_installed(CONFIG_DIR)
+
+
 # --- under Ray Tune ----------------------------------------------------------------
 
 
@@ -187,27 +216,27 @@ def test_classify_tune_reports_each_epoch(
         "yolov8n-cls.yaml", digits_data, project=project, epochs=3, **CLASSIFY_ARGS
     )
 
-    result = fit_one_trial(trainable, tmp_path / "ray_results", "classify")
+    result, reported = fit_one_trial(trainable, tmp_path / "ray_results", "classify")
 
     assert result.error is None
-    frame = result.metrics_dataframe
     # Ultralytics' final evaluation of best.pt would be a 4th result with epoch 4.
-    assert len(frame) == 3
-    assert list(frame["epoch"]) == [1, 2, 3]
-    assert list(frame["training_iteration"]) == [1, 2, 3]
+    assert len(reported) == 3
+    assert [row["epoch"] for row in reported] == [1, 2, 3]
+    assert [row["training_iteration"] for row in reported] == [1, 2, 3]
     for key in ("train/loss", "metrics/accuracy_top1", "lr/pg0", "fitness"):
-        assert key in frame.columns, f"{key} missing from {sorted(frame.columns)}"
-        assert frame[key].notna().all(), f"{key} is missing in a result"
-    assert not [column for column in frame.columns if column.startswith(FINAL_PREFIX)]
+        missing = [row["epoch"] for row in reported if key not in row]
+        assert missing == [], f"{key} is missing in the results of epochs {missing}"
+    final_keys = [key for row in reported for key in row if key.startswith(FINAL_PREFIX)]
+    assert final_keys == []
 
     columns, rows = read_results_csv(only_file(project, "results.csv"))
     assert columns == CLASSIFY_CSV_COLUMNS
     assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
-    # results.csv holds 6 significant digits of the values that Tune received.
+    # results.csv contains the values that Tune received, to 6 significant digits.
     for key in CLASSIFY_CSV_COLUMNS[2:]:
-        reported = [float(value) for value in frame[key]]
+        sent = [float(row[key]) for row in reported]
         written = [float(row[key]) for row in rows]
-        assert written == pytest.approx(reported, rel=1e-5, abs=1e-9), key
+        assert written == pytest.approx(sent, rel=1e-5, abs=1e-9), key
 
     events = read_events(only_file(project, DEFAULT_FILE_NAME))
     run_end = events[-1]
@@ -228,20 +257,31 @@ def test_detect_tune_map_key_verbatim_asha(
     )
     scheduler = ASHAScheduler(metric=MAP_KEY, mode="max", grace_period=1, max_t=2)
 
-    # Tune raises in the trial when a result lacks the scheduler's metric.
-    result = fit_one_trial(trainable, tmp_path / "ray_results", "detect", scheduler=scheduler)
+    # tuner.fit() raises TuneError when a result lacks the scheduler's metric.
+    result, reported = fit_one_trial(
+        trainable, tmp_path / "ray_results", "detect", scheduler=scheduler
+    )
 
     assert result.error is None
+    assert [row["epoch"] for row in reported] == [1, 2]
+    assert all(MAP_KEY in row for row in reported)
     frame = result.metrics_dataframe
-    assert list(frame["epoch"]) == [1, 2]
     assert MAP_KEY in frame.columns
     assert frame[MAP_KEY].notna().all()
 
+    # Every metric of the JSONL log reached Tune under the same key with the same value.
     events = read_events(only_file(project, DEFAULT_FILE_NAME))
-    logged = [event["metrics"][MAP_KEY] for event in events if event["event"] == "epoch_end"]
-    reported = list(frame[MAP_KEY])
-    assert reported == logged
-    assert all(type(value) is float for value in logged)
+    logged = [event["metrics"] for event in events if event["event"] == "epoch_end"]
+    assert len(logged) == 2
+    for row, metrics in zip(reported, logged, strict=True):
+        assert MAP_KEY in metrics
+        assert {key: row.get(key) for key in metrics} == metrics
+    for key in ("train/box_loss", "metrics/mAP50(B)", "val/box_loss", "lr/pg0", "fitness"):
+        assert key in logged[0]
+
+    _, rows = read_results_csv(only_file(project, "results.csv"))
+    written = [float(row[MAP_KEY]) for row in rows]
+    assert written == pytest.approx([row[MAP_KEY] for row in reported], rel=1e-5, abs=1e-9)
 
 
 @pytest.mark.ray
@@ -281,11 +321,11 @@ def test_restarted_trial_resumes_from_checkpoint(
             for event, callback in added:
                 base.default_callbacks[event].remove(callback)
 
-    result = fit_one_trial(trainable, tmp_path / "ray_results", "resume", max_failures=1)
+    result, reported = fit_one_trial(trainable, tmp_path / "ray_results", "resume", max_failures=1)
 
     assert marker.exists(), "the injected failure never happened"
     assert result.error is None
-    assert list(result.metrics_dataframe["epoch"]) == [1, 2, 3, 4]
+    assert [row["epoch"] for row in reported] == [1, 2, 3, 4]
     assert start_epochs_file.read_text().split() == ["0", "2"]
 
     _, rows = read_results_csv(only_file(project, "results.csv"))
@@ -307,7 +347,7 @@ def test_restarted_trial_resumes_from_checkpoint(
 
 
 class StopAtEpoch:
-    """A backend that asks the trainer to stop once ``epoch`` has finished."""
+    """A backend that requests a stop once ``epoch`` has finished."""
 
     name = "stop_at_epoch"
 
@@ -326,7 +366,7 @@ def test_backend_stop_request_ends_training(digits_data: Path, tmp_path: Path) -
     bridge = attach(model, backends=[StopAtEpoch(2), "jsonl"])
     stop_flags: list[bool] = []
 
-    # Registered after attach, so it sees the flag that the adapter has just set.
+    # Registered after attach, so it reads the flag that the adapter has just set.
     def record_stop_flag(trainer: Any) -> None:
         stop_flags.append(bool(trainer.stop))
 
@@ -354,7 +394,7 @@ def test_backend_stop_request_ends_training(digits_data: Path, tmp_path: Path) -
 
 
 def _train_recording(model: Any, data: Path, project: Path, name: str) -> dict[str, Any]:
-    """Train 3 epochs; return each epoch's trainer.metrics keys and the caught warnings."""
+    """Train 3 epochs and return each epoch's trainer.metrics keys and the caught warnings."""
     metric_keys: list[list[str]] = []
 
     def record_metric_keys(trainer: Any) -> None:
@@ -381,8 +421,8 @@ def test_train_outside_tune_warns_nothing(
     import ray.util.debug
     from ultralytics import YOLO
 
-    # Ray warns about get_trial_id outside a session once per process (log_once); a
-    # fresh record makes the warning fire here if anything calls it.
+    # Ray warns about get_trial_id outside a session only once per process (log_once).
+    # A fresh record makes the warning fire here if anything calls it.
     monkeypatch.setattr(ray.util.debug, "_logged", set())
     model = YOLO("yolov8n-cls.yaml")
     bridge = attach(model)

@@ -1,9 +1,9 @@
 """Offline set-up for tests that import Ultralytics or start a process that does.
 
-Ultralytics 8.4 can reach the network from ``import ultralytics`` on: a DNS probe at
-import unless ``YOLO_OFFLINE=1``, a download of ``Arial.ttf`` whenever it checks a
-detection data set unless the font file exists in its config folder, and a pip
-install of missing requirements unless ``YOLO_AUTOINSTALL=False``. It also writes a
+Ultralytics 8.4.190 can reach the network from ``import ultralytics`` on. It makes a
+DNS probe at import unless ``YOLO_OFFLINE=1``. It downloads ``Arial.ttf`` whenever it
+checks a detection data set, unless the font file exists in its config folder. It
+pip-installs missing requirements unless ``YOLO_AUTOINSTALL=False``. It also writes a
 settings file into ``~/.config``. :func:`configure_offline` must therefore run before
 the first ``import ultralytics`` of the test process: test modules call it at import
 time, before ``pytest.importorskip("ultralytics")``.
@@ -45,11 +45,11 @@ def offline_variables(config_dir: Path) -> dict[str, str]:
 
 
 def configure_offline() -> Path:
-    """Set the offline variables in ``os.environ`` and provide the font; return the config folder.
+    """Set the offline variables in ``os.environ``, provide the font and return the config folder.
 
     The config folder is a temporary folder per test process, removed at exit. The
-    font is matplotlib's DejaVu Sans under the name Ultralytics checks for: Ultralytics
-    only tests that ``Arial.ttf`` exists before it would download it.
+    font is matplotlib's DejaVu Sans under the name Arial.ttf, because Ultralytics
+    only tests that the file exists before it would download it.
 
     Raises:
         RuntimeError: Ultralytics was imported before this call, so its import-time
@@ -61,8 +61,9 @@ def configure_offline() -> Path:
 
     if "ultralytics" in sys.modules and os.environ.get("YOLO_OFFLINE") != "1":
         raise RuntimeError(
-            "ultralytics was imported before configure_offline(); call it before the "
-            "first import of ultralytics in the test process"
+            "ultralytics was imported before configure_offline(), so its import-time "
+            "network probe may have run. Call configure_offline() before the first "
+            "import of ultralytics in the test process."
         )
 
     config_dir = Path(tempfile.mkdtemp(prefix="tune_bridge_yolo_config_"))

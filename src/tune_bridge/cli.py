@@ -81,7 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run examples/tune_yolo_digits.py; arguments after 'demo' are passed on.",
         add_help=False,
     )
-    demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     demo.set_defaults(handler=_run_demo)
     return parser
 
@@ -89,7 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Options after "demo" belong to the sweep, which has a parser of its own, so
+    # they are passed on instead of being parsed here.
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "demo":
+        args.demo_args = unknown
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -54,7 +54,9 @@ def epoch_metrics(trainer: Any) -> dict[str, Any]:
 
     That row contains the train losses (``train/...``), the validation metrics
     (``metrics/...`` and ``val/...``), the learning rates (``lr/pg0`` ...) and the
-    seconds since training started (``time``). ``fitness`` is added when the
+    seconds since training started (``time``). ``time`` is measured when the epoch is
+    reported, after the checkpoint is saved, so it is a little larger than the
+    ``time`` column of results.csv. ``fitness`` is added when the
     validation metrics lack it. The trainer's own dicts are not changed.
     """
     metrics: dict[str, Any] = {}
