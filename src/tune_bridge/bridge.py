@@ -2,90 +2,25 @@
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 import logging
 import numbers
 import os
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Union
 
-import pluggy
-
-from tune_bridge import hookspecs
-from tune_bridge._markers import PROJECT_NAME
+from tune_bridge._registry import HOOK_NAMES, BackendSet, EnabledBackend
 from tune_bridge.metrics import MetricCleaner, Metrics, NonFinitePolicy
-from tune_bridge.plugins import (
-    backend_names_from_env,
-    create_backend,
-    default_backend_names,
-    discover_backends,
-)
 from tune_bridge.run import RUN_STATUSES, RunInfo
+
+__all__ = ["DEFAULT_MAX_FAILURES", "HOOK_NAMES", "Bridge"]
 
 logger = logging.getLogger("tune_bridge")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-HOOK_NAMES: tuple[str, ...] = (
-    "tune_bridge_run_start",
-    "tune_bridge_epoch_end",
-    "tune_bridge_checkpoint_saved",
-    "tune_bridge_run_end",
-    "tune_bridge_should_stop",
-)
-
 DEFAULT_MAX_FAILURES = 3
-
-
-class _Backend:
-    """An enabled backend and its failure bookkeeping for the current run."""
-
-    __slots__ = ("consecutive_failures", "disabled", "name", "obj", "version")
-
-    def __init__(self, name: str, obj: Any, version: str) -> None:
-        self.name = name
-        self.obj = obj
-        self.version = version
-        self.disabled = False
-        # Consecutive failures per hook name: a success of the same hook resets it.
-        self.consecutive_failures: dict[str, int] = {}
-
-
-# (backend, implementation, names of the arguments that the implementation takes)
-_Call = tuple[_Backend, Callable[..., Any], tuple[str, ...]]
-
-
-def _backend_name(obj: Any) -> str:
-    name = getattr(obj, "name", None)
-    if isinstance(name, str) and name:
-        return name
-    if isinstance(obj, type(sys)):
-        return obj.__name__
-    return type(obj).__name__.lower()
-
-
-@functools.lru_cache(maxsize=1)
-def _distributions_by_package() -> Mapping[str, list[str]]:
-    return importlib.metadata.packages_distributions()
-
-
-def _object_version(obj: Any) -> str:
-    version = getattr(obj, "version", None)
-    if isinstance(version, str) and version:
-        return version
-    module = obj.__name__ if isinstance(obj, type(sys)) else type(obj).__module__
-    top_level = module.split(".")[0]
-    # The distribution name can differ from the package name (scikit-learn, sklearn).
-    for distribution in _distributions_by_package().get(top_level, [top_level]):
-        try:
-            return f"{distribution} {importlib.metadata.version(distribution)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "unknown version"
 
 
 def _check_epoch(epoch: Any) -> int:
@@ -146,12 +81,10 @@ class Bridge:
         self.strict = strict
         self.max_failures = max_failures
         self._cleaner = MetricCleaner(nonfinite)
-        self._plugin_manager = pluggy.PluginManager(PROJECT_NAME)
-        self._plugin_manager.add_hookspecs(hookspecs)
-        self._backends: list[_Backend] = []
-        for item in self._resolve(backends):
-            self._register(item)
-        self._calls: dict[str, list[_Call]] = {name: self._build_calls(name) for name in HOOK_NAMES}
+        backend_set = BackendSet(BackendSet.resolve(backends))
+        self._plugin_manager = backend_set.plugin_manager
+        self._backends = backend_set.backends
+        self._calls = backend_set.calls
 
         self._run: RunInfo | None = None
         self._last_epoch = 0
@@ -159,81 +92,6 @@ class Bridge:
         self._stop_requested = False
         self._stop_requested_by: list[str] = []
         self._warned_epoch_order = False
-
-    # --- set-up ------------------------------------------------------------------
-
-    @staticmethod
-    def _resolve(backends: Iterable[Any] | None) -> list[Any]:
-        if backends is None:
-            names = backend_names_from_env()
-            return names if names is not None else default_backend_names()
-        if isinstance(backends, str):
-            return [name.strip() for name in backends.split(",") if name.strip()]
-        if isinstance(backends, Mapping) or not isinstance(backends, Iterable):
-            raise TypeError(
-                "backends must be a list of backend objects or names, "
-                f"got {type(backends).__name__}"
-            )
-        return list(backends)
-
-    def _register(self, item: Any) -> None:
-        if isinstance(item, str):
-            name = item
-            obj = create_backend(name)
-            plugin = discover_backends()[name]
-            version = f"{plugin.distribution} {plugin.version}"
-        else:
-            obj = item
-            name = _backend_name(obj)
-            version = _object_version(obj)
-
-        if any(backend.name == name for backend in self._backends):
-            raise ValueError(
-                f"two enabled backends are named {name!r}; give one of them another "
-                "'name' attribute"
-            )
-        self._plugin_manager.register(obj, name=name)
-        self._backends.append(_Backend(name, obj, version))
-        self._check_hooks(name, obj)
-
-    def _check_hooks(self, name: str, obj: Any) -> None:
-        implemented = 0
-        for caller in self._plugin_manager.get_hookcallers(obj) or []:
-            for impl in caller.get_hookimpls():
-                if impl.plugin is not obj:
-                    continue
-                if getattr(impl, "wrapper", False) or impl.hookwrapper:
-                    raise ValueError(
-                        f"backend {name!r}: {caller.name} is declared as a wrapper; "
-                        "tune_bridge hooks take plain implementations only"
-                    )
-                if not caller.has_spec():
-                    if not impl.optionalhook:
-                        logger.warning(
-                            "Backend %r implements %r, which is not a tune_bridge hook; it is "
-                            "ignored. Known hooks: %s",
-                            name,
-                            caller.name,
-                            ", ".join(HOOK_NAMES),
-                        )
-                    continue
-                implemented += 1
-        if implemented == 0:
-            logger.warning(
-                "Backend %r implements no tune_bridge hook; mark its methods with "
-                "@tune_bridge.hookimpl",
-                name,
-            )
-
-    def _build_calls(self, hook_name: str) -> list[_Call]:
-        caller = getattr(self._plugin_manager.hook, hook_name)
-        by_plugin = {id(impl.plugin): impl for impl in caller.get_hookimpls()}
-        calls: list[_Call] = []
-        for backend in self._backends:  # the order in which the run enabled them
-            impl = by_plugin.get(id(backend.obj))
-            if impl is not None:
-                calls.append((backend, impl.function, tuple(impl.argnames)))
-        return calls
 
     # --- public state --------------------------------------------------------------
 
@@ -474,7 +332,7 @@ class Bridge:
             results.append((backend.name, result))
         return results
 
-    def _record_failure(self, backend: _Backend, hook_name: str, error: Exception) -> None:
+    def _record_failure(self, backend: EnabledBackend, hook_name: str, error: Exception) -> None:
         failures = backend.consecutive_failures.get(hook_name, 0) + 1
         backend.consecutive_failures[hook_name] = failures
         run_name = self._run.name if self._run is not None else "?"
