@@ -33,6 +33,8 @@ RAY_MATRIX: dict[str, tuple[str, ...]] = {
 PYTEST_ENV = {
     # Ray must not try to send usage statistics: the test machines have no network.
     "RAY_USAGE_STATS_ENABLED": "0",
+    # MLflow 3 fetches a telemetry configuration from the internet unless told not to.
+    "MLFLOW_DISABLE_TELEMETRY": "true",
 }
 
 

@@ -1,4 +1,4 @@
-"""Figure 1: the cost of ``import tune_bridge`` against ``import pluggy``, each in a new interpreter."""
+"""Figure 1: ``import tune_bridge`` against ``import pluggy``, each in a new interpreter."""
 
 from __future__ import annotations
 
@@ -34,15 +34,26 @@ print("\\n".join(sorted(set(sys.modules) - before)))
 
 
 def _python(code: str, cwd: Path, *flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    # An editable install has no .pyc files for tune_bridge, and with
+    # PYTHONDONTWRITEBYTECODE set every run would compile it from source while pluggy
+    # loads the .pyc files that pip wrote. Both modules therefore cache bytecode in
+    # one folder of the work directory, which the first, unrecorded runs fill.
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(cwd / "pycache")
+    result = subprocess.run(
         [sys.executable, *flags, "-c", code],
         cwd=cwd,
-        env=dict(os.environ),
+        env=env,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         timeout=120,
     )
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-10:])
+        raise RuntimeError(f"python -c {code!r} exited with status {result.returncode}:\n{tail}")
+    return result
 
 
 def _time_import(module: str, cwd: Path) -> tuple[float, float]:
@@ -67,7 +78,7 @@ def _heavy(modules: list[str]) -> list[str]:
 def _import_time_leaders(cwd: Path, added: set[str], count: int = 8) -> list[dict[str, Any]]:
     """Rank the modules that tune_bridge adds by cumulative ``-X importtime`` cost."""
     result = _python("import pluggy\nimport tune_bridge", cwd, "-X", "importtime")
-    ranked = []
+    ranked: list[dict[str, Any]] = []
     for line in result.stderr.splitlines():
         if not line.startswith("import time:"):
             continue
@@ -85,7 +96,7 @@ def measure(runs: int, workdir: Path) -> dict[str, Any]:
     """Time ``runs`` imports of each module, alternating A/B, and list the added modules."""
     cwd = workdir / "import"
     cwd.mkdir(parents=True, exist_ok=True)
-    # One unrecorded run each fills the file cache and the bytecode caches.
+    # One unrecorded run each fills the file cache and the bytecode cache.
     _time_import("pluggy", cwd)
     _time_import("tune_bridge", cwd)
 
@@ -98,7 +109,9 @@ def measure(runs: int, workdir: Path) -> dict[str, Any]:
         processes[module].append(process)
 
     added = _python(_MODULES_CODE, cwd).stdout.split()
-    heavy = _heavy(_python("import sys, tune_bridge\nprint('\\n'.join(sys.modules))", cwd).stdout.split())
+    heavy = _heavy(
+        _python("import sys, tune_bridge\nprint('\\n'.join(sys.modules))", cwd).stdout.split()
+    )
     ratios = paired_ratios(samples["tune_bridge"], samples["pluggy"])
     return {
         "runs": runs,
@@ -156,7 +169,12 @@ def section(result: dict[str, Any]) -> list[str]:
         "A B B A. The first column times the import statement alone with "
         "`time.perf_counter()`; the second times the whole process from start to exit, "
         "interpreter start-up included. `import tune_bridge` imports pluggy itself, so "
-        "its time includes pluggy's. Ratios are taken per pair of neighbouring runs.",
+        "its time includes pluggy's. Ratios are taken per pair of neighbouring runs. "
+        "Every run reads bytecode from one cache folder (`PYTHONPYCACHEPREFIX`) that an "
+        "unrecorded first run of each module fills: the editable install has no `.pyc` "
+        "files for tune_bridge, and where `PYTHONDONTWRITEBYTECODE` is set, every import "
+        "would otherwise compile tune_bridge from source while pluggy loads the `.pyc` "
+        "files that pip wrote.",
         "",
         *table(["", "import statement (min / median / max)", "whole process"], rows),
         "",
@@ -183,7 +201,11 @@ def section(result: dict[str, Any]) -> list[str]:
         "",
     ]
     leaders = [
-        [f"`{row['module']}`", duration(row["self_us"] / 1e6, "ms"), duration(row["cumulative_us"] / 1e6, "ms")]
+        [
+            f"`{row['module']}`",
+            duration(row["self_us"] / 1e6, "ms"),
+            duration(row["cumulative_us"] / 1e6, "ms"),
+        ]
         for row in result["import_time_leaders"]
     ]
     lines += table(["module", "self", "cumulative"], leaders)

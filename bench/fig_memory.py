@@ -88,9 +88,14 @@ def measure(runs: int, calls: int, warmup: int, workdir: Path) -> dict[str, Any]
             [sys.executable, str(Path(__file__).resolve()), str(calls), str(warmup), str(folder)],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
             timeout=1800,
         )
+        if result.returncode != 0:
+            tail = "\n".join(result.stderr.strip().splitlines()[-10:])
+            raise RuntimeError(
+                f"memory run {index} exited with status {result.returncode}:\n{tail}"
+            )
         sample = json.loads(result.stdout.strip().splitlines()[-1])
         # run_start and run_end add one line each around the epochs.
         expected_lines = warmup + calls + 2
@@ -132,10 +137,15 @@ def section(result: dict[str, Any]) -> list[str]:
     from _workload import METRICS_MIX
 
     def kib(summary: dict[str, Any]) -> str:
-        return spread({key: summary[key] / 1024 for key in ("min", "median", "max")}, digits=1) + " KiB"
+        return (
+            spread({key: summary[key] / 1024 for key in ("min", "median", "max")}, digits=1)
+            + " KiB"
+        )
 
     def mib(summary: dict[str, Any]) -> str:
-        return spread({key: summary[key] / MIB for key in ("min", "median", "max")}, digits=0) + " MiB"
+        return (
+            spread({key: summary[key] / MIB for key in ("min", "median", "max")}, digits=0) + " MiB"
+        )
 
     rows = [
         ["tracemalloc growth (after − before)", kib(result["heap_growth"])],

@@ -41,6 +41,7 @@ def offline_variables(config_dir: Path) -> dict[str, str]:
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": str(config_dir / "matplotlib"),
         "RAY_USAGE_STATS_ENABLED": "0",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
     }
 
 

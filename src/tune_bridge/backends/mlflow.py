@@ -1,10 +1,11 @@
 """The MLflow backend: log each run as MLflow params, metrics by epoch, checkpoints and a status.
 
 At run start the backend joins the active MLflow run (``mlflow.active_run()``) or
-creates a new one. A new run goes to the store of, in this order: the backend's
-``tracking_uri``; the URI that MLflow is configured with (``MLFLOW_TRACKING_URI`` or
-``mlflow.set_tracking_uri``); otherwise a SQLite store ``<run_dir>/mlflow.db`` with
-artifacts under ``<run_dir>/mlartifacts``, which needs no server. SQLite is the
+creates a new one. A new run goes to the backend's ``tracking_uri`` when it has one,
+otherwise to the URI that MLflow is configured with (``MLFLOW_TRACKING_URI`` or
+``mlflow.set_tracking_uri``). Without either, it goes to a SQLite store
+``<run_dir>/mlflow.db`` with artifacts under ``<run_dir>/mlartifacts``, which needs
+no server. SQLite is the
 local default because MLflow 3.17 refuses the ``./mlruns`` file store unless
 ``MLFLOW_ALLOW_FILE_STORE=true`` is set.
 
@@ -179,11 +180,11 @@ class MlflowBackend:
             ``None`` uses MLflow's configured URI when one is set, otherwise a SQLite
             store in the run's ``run_dir`` (the current folder when it has none).
         experiment_name: Experiment of new runs, created when missing. ``None`` uses
-            ``MLFLOW_EXPERIMENT_NAME``, then ``MLFLOW_EXPERIMENT_ID``, then
-            ``"tune_bridge"``.
+            ``MLFLOW_EXPERIMENT_NAME``, then ``MLFLOW_EXPERIMENT_ID`` (except in the
+            default store in the run folder), then ``"tune_bridge"``.
         log_checkpoints: Upload each checkpoint file or folder that the trainer
             announces to the artifact folder ``checkpoints/``. A file replaces the
-            earlier upload of the same name, so ``last.pt`` holds the newest state.
+            earlier upload of the same name, so ``last.pt`` contains the newest state.
         nested: When an MLflow run is active, create a child run of it instead of
             logging into it.
 
@@ -340,12 +341,17 @@ class MlflowBackend:
         return f"sqlite:///{database.as_posix()}", (folder / LOCAL_ARTIFACTS_NAME).as_uri()
 
     def _experiment_id(self, client: Any, artifact_location: str | None) -> str:
+        """Return the id of the experiment for a new run, creating the experiment if needed.
+
+        ``artifact_location`` is set only for the default store in the run folder,
+        whose database contains no experiment that ``MLFLOW_EXPERIMENT_ID`` could name.
+        """
         from mlflow.exceptions import MlflowException
 
         name = self.experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME")
         if name is None:
             experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
-            if experiment_id:
+            if experiment_id and artifact_location is None:
                 return experiment_id
             name = DEFAULT_EXPERIMENT_NAME
 
@@ -398,7 +404,7 @@ class MlflowBackend:
             )
         if conflicting:
             logger.warning(
-                "Config values of %s in run %r were not logged: MLflow run %s already holds "
+                "Config values of %s in run %r were not logged: MLflow run %s already has "
                 "other values for them, and MLflow params cannot change. Pass nested=True to "
                 "MlflowBackend to log each run as a child run.",
                 ", ".join(conflicting),
@@ -503,8 +509,8 @@ def _split_key_map(tag: str, renamed: dict[str, str]) -> dict[str, str]:
     length = 2  # the braces
     for name in sorted(renamed):
         entry = json.dumps({name: renamed[name]}, separators=(",", ":"))[1:-1]
-        # NOTE: an original key longer than the tag limit still gets a tag of its own,
-        # which MLflow cuts; metric keys of that length are not expected.
+        # NOTE: an original key longer than the tag limit still gets a tag of its own.
+        # MLflow cuts that tag value, which breaks its JSON.
         if chunks[-1] and length + 1 + len(entry) > limit:
             chunks.append([])
             length = 2

@@ -31,6 +31,10 @@ variable, otherwise ``LOCAL_RANK``; a process with any other rank stays idle. A 
 loop under ``torch.distributed`` has to broadcast rank 0's stop decision to the other
 ranks itself. Ultralytics already broadcasts ``trainer.stop`` from rank 0.
 
+NOTE: Ultralytics' multi-GPU training runs the callbacks in child processes started
+by ``torch.distributed.run``. The ContextVar of :func:`trial_context` does not reach
+them, so the backend stays idle there; train each trial on one GPU.
+
 ``optuna`` is never imported by this module except in :meth:`TrialReport.raise_if_pruned`.
 The backend only calls methods of the trial object that it is given.
 """
@@ -112,7 +116,7 @@ def trial_context(trial: optuna.trial.Trial, metric: str | None = None) -> Itera
     """Make ``trial`` the trial of every Optuna backend that starts a run inside the block.
 
     The trial is held in a :class:`contextvars.ContextVar`, so each thread of
-    ``study.optimize(n_jobs=...)`` sees only its own trial. Backends that have a
+    ``study.optimize(n_jobs=...)`` gets only its own trial. Backends that have a
     trial from their constructor ignore it.
 
     Args:
@@ -344,7 +348,7 @@ class OptunaBackend:
         if report is None:
             return
         logger.debug(
-            "Run %r ended (%s): Optuna trial %s holds %d values, pruned after epoch %s",
+            "Run %r ended (%s): Optuna trial %s has %d reported values, pruned after epoch %s",
             run.name,
             status,
             _trial_number(report),
