@@ -36,10 +36,8 @@ Every renamed key is listed in the tag ``tune_bridge.metric_key_map`` or
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,115 +46,40 @@ from typing import Any
 
 from tune_bridge import __version__
 from tune_bridge._markers import hookimpl
-from tune_bridge.backends.optuna import process_rank
+from tune_bridge._rank import process_rank
+from tune_bridge.backends._mlflow_keys import (
+    METRIC_KEY_MAP_TAG,
+    PARAM_KEY_MAP_TAG,
+    _KeyMapper,
+    _limit,
+    _split_key_map,
+    mlflow_key,
+    read_key_map,
+)
 from tune_bridge.run import RunInfo
+
+__all__ = [
+    "CHECKPOINT_EPOCH_TAG",
+    "METRIC_KEY_MAP_TAG",
+    "MLFLOW_STATUS",
+    "PARAM_KEY_MAP_TAG",
+    "STATUS_TAG",
+    "MlflowBackend",
+    "mlflow_key",
+    "read_key_map",
+]
 
 logger = logging.getLogger("tune_bridge.backends.mlflow")
 
 MLFLOW_STATUS = {"completed": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
 """MLflow run status for each tune_bridge run-end status."""
 
-METRIC_KEY_MAP_TAG = "tune_bridge.metric_key_map"
-PARAM_KEY_MAP_TAG = "tune_bridge.param_key_map"
 STATUS_TAG = "tune_bridge.status"
 CHECKPOINT_EPOCH_TAG = "tune_bridge.checkpoint_epoch"
 CHECKPOINT_ARTIFACT_PATH = "checkpoints"
 DEFAULT_EXPERIMENT_NAME = "tune_bridge"
 LOCAL_DATABASE_NAME = "mlflow.db"
 LOCAL_ARTIFACTS_NAME = "mlartifacts"
-
-# Limits of MLflow 3.17 (mlflow/utils/validation.py). The installed MLflow's values are
-# read at run time where it has them; these are the fallbacks.
-MAX_KEY_LENGTH = 250
-_FALLBACK_LIMITS = {
-    "MAX_PARAM_VAL_LENGTH": 500,  # MLflow before 2.0 allowed only 500 characters
-    "MAX_TAG_VAL_LENGTH": 5000,
-    "MAX_PARAMS_TAGS_PER_BATCH": 100,
-    "MAX_METRICS_PER_BATCH": 1000,
-}
-
-_DISALLOWED_CHARACTER = re.compile(r"[^\w/.\- ]")
-
-
-def mlflow_key(key: str) -> str:
-    """Return ``key`` as a name that MLflow accepts, before collisions are resolved.
-
-    Each character other than a word character, ``/``, ``.``, ``-`` and space becomes
-    ``_``. MLflow also rejects names that change under path normalisation, so an
-    empty path segment (a leading, trailing or double ``/``) becomes ``_`` and a
-    segment ``.`` or ``..`` becomes ``_`` or ``__``. Names longer than 250 characters
-    are cut to 250. Names that MLflow accepts are returned unchanged.
-    """
-    name = _DISALLOWED_CHARACTER.sub("_", key)
-    name = "/".join(_safe_segment(segment) for segment in name.split("/"))
-    if len(name) <= MAX_KEY_LENGTH:
-        return name
-
-    # Cutting can leave an empty, "." or ".." last segment; each fix keeps the length.
-    name = name[:MAX_KEY_LENGTH]
-    head, slash, last = name.rpartition("/")
-    if last == "":
-        return head + "_"  # in place of the trailing "/"
-    if last in (".", ".."):
-        return head + slash + "_" * len(last)
-    return name
-
-
-def _safe_segment(segment: str) -> str:
-    if segment in ("", ".", ".."):
-        return "_" * max(1, len(segment))
-    return segment
-
-
-def read_key_map(tags: Mapping[str, str], tag: str = METRIC_KEY_MAP_TAG) -> dict[str, str]:
-    """Return ``{MLflow name: original key}`` from a run's tags.
-
-    A long map is split over the tags ``tag``, ``tag.2``, ``tag.3``, ...; they are
-    merged here.
-
-    Args:
-        tags: The run's tags, for example ``MlflowClient().get_run(run_id).data.tags``.
-        tag: :data:`METRIC_KEY_MAP_TAG` or :data:`PARAM_KEY_MAP_TAG`.
-    """
-    merged: dict[str, str] = {}
-    for name, value in tags.items():
-        suffix = name[len(tag) + 1 :] if name.startswith(tag + ".") else None
-        if name == tag or (suffix is not None and suffix.isdigit()):
-            merged.update(json.loads(value))
-    return merged
-
-
-class _KeyMapper:
-    """The MLflow names of one run's keys: first come, first served."""
-
-    def __init__(self) -> None:
-        self._by_original: dict[str, str] = {}
-        self._originals: dict[str, str] = {}  # MLflow name -> original key
-
-    def reserve(self, renamed: Mapping[str, str], existing: Sequence[str]) -> None:
-        """Record the names that a joined run already holds."""
-        for name in existing:
-            original = renamed.get(name, name)
-            self._by_original.setdefault(original, name)
-            self._originals.setdefault(name, original)
-
-    def map(self, key: str) -> str:
-        name = self._by_original.get(key)
-        if name is not None:
-            return name
-        base = mlflow_key(key)
-        name = base
-        number = 2
-        while name in self._originals:
-            suffix = f"_{number}"
-            name = base[: MAX_KEY_LENGTH - len(suffix)] + suffix
-            number += 1
-        self._by_original[key] = name
-        self._originals[name] = key
-        return name
-
-    def renamed(self) -> dict[str, str]:
-        return {name: key for name, key in self._originals.items() if name != key}
 
 
 @dataclass
@@ -480,12 +403,6 @@ def _configured_tracking_uri() -> str | None:
     return os.environ.get("MLFLOW_TRACKING_URI") or None
 
 
-def _limit(name: str) -> int:
-    from mlflow.utils import validation
-
-    return int(getattr(validation, name, _FALLBACK_LIMITS[name]))
-
-
 def _flatten_config(config: Mapping[Any, Any], prefix: str = "") -> dict[str, str]:
     """Flatten nested mappings with ``/`` and convert values with ``str()``; the first key wins."""
     flat: dict[str, str] = {}
@@ -500,26 +417,6 @@ def _flatten_config(config: Mapping[Any, Any], prefix: str = "") -> dict[str, st
                 continue
             flat[flat_key] = flat_value
     return flat
-
-
-def _split_key_map(tag: str, renamed: dict[str, str]) -> dict[str, str]:
-    """Write ``renamed`` as JSON tags ``tag``, ``tag.2``, ... that fit MLflow's tag limit."""
-    limit = _limit("MAX_TAG_VAL_LENGTH")
-    chunks: list[list[str]] = [[]]
-    length = 2  # the braces
-    for name in sorted(renamed):
-        entry = json.dumps({name: renamed[name]}, separators=(",", ":"))[1:-1]
-        # NOTE: an original key longer than the tag limit still gets a tag of its own.
-        # MLflow cuts that tag value, which breaks its JSON.
-        if chunks[-1] and length + 1 + len(entry) > limit:
-            chunks.append([])
-            length = 2
-        length += len(entry) + (1 if chunks[-1] else 0)
-        chunks[-1].append(entry)
-    return {
-        tag if index == 0 else f"{tag}.{index + 1}": "{" + ",".join(entries) + "}"
-        for index, entries in enumerate(chunks)
-    }
 
 
 def _reserve_existing_keys(active: _ActiveRun) -> None:

@@ -42,8 +42,6 @@ The backend only calls methods of the trial object that it is given.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -51,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tune_bridge._markers import hookimpl
+from tune_bridge._rank import process_rank
 from tune_bridge.run import RunInfo
 
 if TYPE_CHECKING:
@@ -150,31 +149,6 @@ def current_trial_report() -> TrialReport | None:
 def _check_metric(metric: object) -> None:
     if metric is not None and (not isinstance(metric, str) or not metric):
         raise TypeError(f"metric must be a non-empty metric name (str), got {metric!r}")
-
-
-def process_rank() -> int:
-    """Return the global rank of this process: 0 outside distributed training.
-
-    Reads ``torch.distributed`` only when the program has already imported and
-    initialized it, then the ``RANK`` and ``LOCAL_RANK`` environment variables that
-    ``torchrun`` sets. A value that is not an integer is ignored.
-    """
-    distributed = sys.modules.get("torch.distributed")
-    if distributed is not None:
-        try:
-            if distributed.is_available() and distributed.is_initialized():
-                return int(distributed.get_rank())
-        except Exception:  # a torch build without distributed support, or a broken one
-            logger.debug("torch.distributed did not return a rank", exc_info=True)
-    for variable in ("RANK", "LOCAL_RANK"):
-        value = os.environ.get(variable)
-        if value is None:
-            continue
-        try:
-            return int(value)
-        except ValueError:
-            logger.debug("Ignored %s=%r: not an integer", variable, value)
-    return 0
 
 
 class OptunaBackend:
