@@ -103,6 +103,16 @@ def render(run: dict[str, Any]) -> str:
         "",
         "## Targets",
         "",
+        *(
+            [
+                "Quick mode runs every figure at a small size, with one or two pairs per "
+                "ratio, so the statuses below only show that the scripts work; the full "
+                "run's page is `docs/benchmarks.md`.",
+                "",
+            ]
+            if run["mode"] == "quick"
+            else []
+        ),
         *table(["figure", "target", "measured (median)", "status"], summary_rows),
     ]
     for number in sorted(set(results) | set(errors)):

@@ -127,12 +127,20 @@ def measure(runs: int, workdir: Path) -> dict[str, Any]:
     }
 
 
+def _ratio_of_minimums(result: dict[str, Any]) -> float:
+    return float(result["tune_bridge"]["min"] / result["pluggy"]["min"])
+
+
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Return the targets of figure 1 and whether the run met them."""
     ratio = result["ratio"]["median"]
     heavy = result["heavy_modules"]
+    measured = (
+        f"{ratio:.2f} (pairs {result['ratio']['min']:.2f} to {result['ratio']['max']:.2f}; "
+        f"ratio of minimums {_ratio_of_minimums(result):.2f})"
+    )
     return [
-        target("1. Import", f"ratio ≤ {TARGET_RATIO}", f"{ratio:.2f}", ratio <= TARGET_RATIO),
+        target("1. Import", f"ratio ≤ {TARGET_RATIO}", measured, ratio <= TARGET_RATIO),
         target(
             "1. Import",
             "no heavy module (" + ", ".join(HEAVY_MODULES) + ")",
@@ -177,6 +185,9 @@ def section(result: dict[str, Any]) -> list[str]:
         "files that pip wrote.",
         "",
         *table(["", "import statement (min / median / max)", "whole process"], rows),
+        "",
+        "Ratio of the fastest import statements, the estimate least disturbed by other "
+        f"processes: {_ratio_of_minimums(result):.2f}.",
         "",
     ]
     heavy = result["heavy_modules"]

@@ -82,23 +82,31 @@ def _read_warnings(out_dir: Path) -> list[str]:
 
 
 def _plain_loop(config: dict[str, Any]) -> None:
+    run_dir = Path(config["out_dir"]) / f"run-{config['quality']}"
     with warnings.catch_warnings(record=True) as recorded:
         warnings.simplefilter("always")
-        bridge = Bridge(backends=["ray"], strict=True)
-        bridge.run_start(name="plain", config=config)
-        for epoch in range(1, config["epochs"] + 1):
-            quality = config["quality"]
-            bridge.epoch_end(
-                epoch,
-                {
-                    METRIC: quality * epoch / config["epochs"],
-                    "train/box_loss": 1.0 / epoch,
-                    "lr/pg0": 0.01,
-                    "val/dfl-loss.v2": 0.5,
-                },
-            )
-        bridge.run_end()
-    _write_warnings(config["out_dir"], recorded)
+        try:
+            # Ray first: when Tune stops the trial, its report raises SystemExit, and
+            # the JSONL backend must still receive that epoch.
+            with Bridge(backends=["ray", "jsonl"], strict=True) as bridge:
+                bridge.run_start(name="plain", config=config, run_dir=run_dir)
+                for epoch in range(1, config["epochs"] + 1):
+                    quality = config["quality"]
+                    bridge.epoch_end(
+                        epoch,
+                        {
+                            METRIC: quality * epoch / config["epochs"],
+                            "train/box_loss": 1.0 / epoch,
+                            "lr/pg0": 0.01,
+                            "val/dfl-loss.v2": 0.5,
+                        },
+                    )
+        finally:
+            _write_warnings(config["out_dir"], recorded)
+
+
+def _jsonl_events(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_tune_trial_reports_each_epoch(local_ray: None, tmp_path: Path) -> None:
@@ -148,6 +156,16 @@ def test_asha_stops_bad_trials(local_ray: None, tmp_path: Path) -> None:
     assert epochs_run[0.9] == epochs
     assert epochs_run[0.2] < epochs
     assert epochs_run[0.1] < epochs
+
+    # Each stopped trial's JSONL log has every epoch that Tune received and ends with
+    # status "stopped", not "failed".
+    for quality in (0.2, 0.1):
+        events = _jsonl_events(tmp_path / f"run-{quality}" / "tune_bridge.jsonl")
+        logged = [event["epoch"] for event in events if event["event"] == "epoch_end"]
+        assert logged == list(range(1, epochs_run[quality] + 1))
+        assert events[-1]["event"] == "run_end"
+        assert events[-1]["status"] == "stopped"
+    assert _read_warnings(tmp_path) == []
 
 
 # --- outside any session ------------------------------------------------------------------

@@ -78,6 +78,18 @@ def _object_version(obj: Any) -> str:
     return "unknown version"
 
 
+def _check_backend_object(item: Any) -> None:
+    if isinstance(item, type):
+        raise TypeError(
+            f"backend {item.__name__} is a class; pass an instance, such as {item.__name__}()"
+        )
+    if item is None or isinstance(item, (bool, int, float, complex, bytes)):
+        raise TypeError(
+            f"invalid backend {item!r}: expected a backend object with @hookimpl methods or "
+            "the name of a discovered backend"
+        )
+
+
 class BackendSet:
     """Register the enabled backends with pluggy and list each hook's implementations.
 
@@ -119,6 +131,7 @@ class BackendSet:
             plugin = discover_backends()[name]
             version = f"{plugin.distribution} {plugin.version}"
         else:
+            _check_backend_object(item)
             obj = item
             name = _backend_name(obj)
             version = _object_version(obj)

@@ -91,7 +91,9 @@ class Bridge:
         self._last_metrics: Metrics = {}
         self._stop_requested = False
         self._stop_requested_by: list[str] = []
+        self._exit_requested_by: str | None = None
         self._warned_epoch_order = False
+        self._warned_stop_answers: set[str] = set()
 
     # --- public state --------------------------------------------------------------
 
@@ -124,6 +126,15 @@ class Bridge:
     def stop_requested_by(self) -> list[str]:
         """Names of the backends that asked to stop, in the order they asked."""
         return list(self._stop_requested_by)
+
+    @property
+    def exit_requested_by(self) -> str | None:
+        """Name of the backend whose hook raised ``SystemExit`` in this run, if any.
+
+        Ray's report raises ``SystemExit(0)`` to end a trial that its scheduler stopped.
+        The Bridge lets the other backends receive the event first, then re-raises.
+        """
+        return self._exit_requested_by
 
     def disabled_backends(self) -> list[str]:
         """Return the names of backends disabled after repeated failures in this run."""
@@ -171,7 +182,9 @@ class Bridge:
         self._last_metrics = {}
         self._stop_requested = False
         self._stop_requested_by = []
+        self._exit_requested_by = None
         self._warned_epoch_order = False
+        self._warned_stop_answers.clear()
         self._cleaner.reset()
         for backend in self._backends:
             backend.disabled = False
@@ -228,14 +241,35 @@ class Bridge:
             "tune_bridge_should_stop", {"run": run, "epoch": epoch, "metrics": cleaned}
         )
         for backend_name, answer in answers:
-            # Any true value counts, so numpy's True_ stops the run like True.
-            if answer is not None and bool(answer) and backend_name not in self._stop_requested_by:
+            if not self._is_stop_request(backend_name, answer):
+                continue
+            if backend_name not in self._stop_requested_by:
                 self._stop_requested_by.append(backend_name)
                 logger.info(
                     "Backend %r asked run %r to stop after epoch %d", backend_name, run.name, epoch
                 )
-                self._stop_requested = True
+            self._stop_requested = True
         return self._stop_requested
+
+    def _is_stop_request(self, backend_name: str, answer: Any) -> bool:
+        if answer is None or answer is False:
+            return False
+        if answer is True:
+            return True
+        # numpy's bool (bool_ before numpy 2) is not a bool subclass; other types are a
+        # backend bug.
+        answer_type = type(answer)
+        if answer_type.__module__ == "numpy" and answer_type.__name__ in ("bool", "bool_"):
+            return bool(answer)
+        if backend_name not in self._warned_stop_answers:
+            self._warned_stop_answers.add(backend_name)
+            logger.warning(
+                "Backend %r returned %r from tune_bridge_should_stop; expected True, False or "
+                "None. The answer is ignored.",
+                backend_name,
+                answer,
+            )
+        return False
 
     def checkpoint_saved(self, epoch: int, path: PathLike) -> None:
         """Announce a checkpoint file or folder that the trainer has written.
@@ -293,7 +327,10 @@ class Bridge:
     ) -> None:
         if self._run is None:
             return
-        if exc is not None:
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            # A clean exit, such as Ray ending a trial that its scheduler stopped.
+            self.run_end("stopped")
+        elif exc is not None:
             self.run_end("failed")
         elif self._stop_requested:
             self.run_end("stopped")
@@ -315,6 +352,7 @@ class Bridge:
         """
         results: list[tuple[str, Any]] = []
         metrics = arguments.get("metrics")
+        pending_exit: SystemExit | None = None
         for backend, function, argnames in self._calls[hook_name]:
             if backend.disabled:
                 continue
@@ -322,6 +360,12 @@ class Bridge:
                 arguments["metrics"] = dict(metrics)
             try:
                 result = function(*[arguments[argname] for argname in argnames])
+            except SystemExit as exit_request:
+                # Ray's report ends a trial that its scheduler stopped with sys.exit(0).
+                # The other backends still get the event before the exit goes on.
+                pending_exit = exit_request
+                self._exit_requested_by = backend.name
+                continue
             except Exception as error:
                 if self.strict:
                     raise
@@ -330,6 +374,16 @@ class Bridge:
             if backend.consecutive_failures:
                 backend.consecutive_failures.pop(hook_name, None)
             results.append((backend.name, result))
+        if pending_exit is not None:
+            logger.info(
+                "Backend %r ended run %r with SystemExit(%r) in %s, as Ray does for a trial "
+                "that its scheduler stopped",
+                self._exit_requested_by,
+                self._run.name if self._run is not None else "?",
+                pending_exit.code,
+                hook_name,
+            )
+            raise pending_exit
         return results
 
     def _record_failure(self, backend: EnabledBackend, hook_name: str, error: Exception) -> None:

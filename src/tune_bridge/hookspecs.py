@@ -110,8 +110,9 @@ def tune_bridge_should_stop(run: RunInfo, epoch: int, metrics: dict[str, float])
     """Ask the trainer to stop after the current epoch.
 
     Called right after ``epoch_end`` of every epoch. The Bridge asks every backend
-    and returns ``True`` to the trainer when at least one backend returns a true value;
-    ``None`` and ``False`` both mean "go on". A stop request cannot be taken back:
+    and returns ``True`` to the trainer when at least one backend returns ``True`` (numpy's
+    ``True_`` counts too); ``None`` and ``False`` both mean "go on", and any other
+    value is ignored with a warning. A stop request cannot be taken back:
     later epochs, if the trainer runs any, keep reporting ``True``.
 
     Args:

@@ -214,10 +214,16 @@ class UltralyticsAdapter:
 
     def on_teardown(self, trainer: Any) -> None:
         # Ultralytics runs teardown in a finally block: a run that is still active
-        # here ended by an exception.
+        # here ended by an exception. Ray ends a trial that its scheduler stopped with
+        # SystemExit(0) from its report, which is a stop, not a failure.
         if _rank() not in (-1, 0) or self.bridge.run is None:
             return
-        self.bridge.run_end(status="failed")
+        if self.bridge.exit_requested_by is None:
+            self.bridge.run_end(status="failed")
+            return
+        epochs = int(getattr(trainer, "epochs", 0) or 0)
+        status = "completed" if self.bridge.last_epoch >= epochs else "stopped"
+        self.bridge.run_end(status=status)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -269,8 +275,17 @@ def attach(
         TypeError: ``model`` has no ``add_callback`` method, or both ``bridge`` and
             ``bridge_options`` are given.
     """
-    if not callable(getattr(model, "add_callback", None)):
-        raise TypeError(f"attach() expects an ultralytics YOLO model, got {type(model).__name__}")
+    if isinstance(model, type) or not callable(getattr(model, "add_callback", None)):
+        shown = model.__name__ if isinstance(model, type) else type(model).__name__
+        raise TypeError(
+            f"attach() expects an ultralytics YOLO model instance, such as "
+            f"YOLO('yolov8n.yaml'), got {shown}"
+        )
+    if bridge is not None and not isinstance(bridge, Bridge):
+        raise TypeError(
+            f"bridge must be a tune_bridge.Bridge, got {type(bridge).__name__}; to choose "
+            "backends by name, pass backends=[...] instead"
+        )
     if bridge is not None and bridge_options:
         raise TypeError(
             "pass either a bridge or Bridge options, not both: "
