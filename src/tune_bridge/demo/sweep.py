@@ -126,17 +126,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_args(args: argparse.Namespace) -> None:
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject option values that the sweep cannot run with, through ``parser.error``."""
     if args.trials < 1:
-        raise SystemExit(f"error: --trials must be at least 1, got {args.trials}")
+        parser.error(f"--trials must be at least 1, got {args.trials}")
     if args.epochs < 1:
-        raise SystemExit(f"error: --epochs must be at least 1, got {args.epochs}")
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
     if args.grace_period < 1:
-        raise SystemExit(f"error: --grace-period must be at least 1, got {args.grace_period}")
+        parser.error(f"--grace-period must be at least 1, got {args.grace_period}")
     if args.cpus is not None and args.cpus < 1:
-        raise SystemExit(f"error: --cpus must be at least 1, got {args.cpus}")
+        parser.error(f"--cpus must be at least 1, got {args.cpus}")
+    if args.cpus_per_trial <= 0:
+        parser.error(f"--cpus-per-trial must be greater than 0, got {args.cpus_per_trial}")
+    if args.cpus is not None and args.cpus_per_trial > args.cpus:
+        parser.error(
+            f"--cpus-per-trial {args.cpus_per_trial} is more than --cpus {args.cpus}: "
+            "no trial could start"
+        )
     if args.per_class is not None and args.per_class < 5:
-        raise SystemExit(f"error: --per-class must be at least 5, got {args.per_class}")
+        parser.error(f"--per-class must be at least 5, got {args.per_class}")
+    if args.seed < 0:
+        parser.error(f"--seed must be 0 or greater, got {args.seed}")
+    try:
+        args.out.resolve().mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"cannot create the output folder --out {args.out}: {error.strerror}")
 
 
 def _ray_configs() -> tuple[Any, Any, Any]:
@@ -315,7 +329,8 @@ def plot_trials(trials: list[TrialSummary], path: Path) -> None:
     axes.set_title("YOLO-cls on handwritten digits: ASHA sweep through tune_bridge")
     axes.set_ylim(0, 1.02)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="lower right")
+    if axes.get_legend_handles_labels()[0]:  # no legend when no trial reported
+        axes.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -323,8 +338,9 @@ def plot_trials(trials: list[TrialSummary], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep from the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
-    _check_args(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -340,11 +356,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     print(format_table(trials))
-    best = max(trials, key=lambda t: _sortable(t.best_accuracy))
+    reported = [t for t in trials if t.accuracy]
     print()
-    print(f"Best trial: {best.name}")
-    print(f"  config: {best.config}")
-    print(f"  best top-1 on the val split: {best.best_accuracy:.3f} after {best.epochs_run} epochs")
+    if reported:
+        best = max(reported, key=lambda t: _sortable(t.best_accuracy))
+        print(f"Best trial: {best.name}")
+        print(f"  config: {best.config}")
+        print(
+            f"  best top-1 on the val split: {best.best_accuracy:.3f} "
+            f"after {best.epochs_run} epochs"
+        )
+    else:
+        print("No trial reported an epoch.")
     print(
         f"Wrote {out / 'trials.png'} and {out / 'trials.csv'} in {time.monotonic() - started:.0f} s"
     )
