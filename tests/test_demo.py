@@ -95,7 +95,7 @@ def test_cli_demo_passes_options_on() -> None:
         check=False,
     )
 
-    assert completed.returncode == 1, completed.stderr
+    assert completed.returncode == 2, completed.stderr
     assert "--trials must be at least 1, got 0" in completed.stderr
 
 
