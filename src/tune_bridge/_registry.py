@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -60,6 +59,8 @@ def _backend_name(obj: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _distributions_by_package() -> Mapping[str, list[str]]:
+    import importlib.metadata
+
     return importlib.metadata.packages_distributions()
 
 
@@ -67,6 +68,8 @@ def _object_version(obj: Any) -> str:
     version = getattr(obj, "version", None)
     if isinstance(version, str) and version:
         return version
+    import importlib.metadata
+
     module = obj.__name__ if isinstance(obj, type(sys)) else type(obj).__module__
     top_level = module.split(".")[0]
     # The distribution name can differ from the package name (scikit-learn, sklearn).

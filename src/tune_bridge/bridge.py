@@ -6,7 +6,6 @@ import logging
 import numbers
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Union
 
@@ -24,6 +23,8 @@ DEFAULT_MAX_FAILURES = 3
 
 
 def _check_epoch(epoch: Any) -> int:
+    if type(epoch) is int and epoch >= 1:
+        return epoch
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
         raise TypeError(
             f"epoch must be an int (1-based), got {epoch!r} of type {type(epoch).__name__}"
@@ -170,6 +171,9 @@ class Bridge:
             )
         if config is not None and not isinstance(config, Mapping):
             raise TypeError(f"config must be a mapping, got {type(config).__name__}")
+        # pathlib is imported here, not at module level, to keep `import tune_bridge` light.
+        from pathlib import Path
+
         directory = Path(run_dir) if run_dir is not None else None
         if name is None:
             name = directory.name if directory is not None and directory.name else "run"
@@ -229,7 +233,11 @@ class Bridge:
             return self._stop_requested
 
         cleaned = self._cleaner.clean(metrics)
-        checkpoint_path = Path(checkpoint) if checkpoint is not None else None
+        checkpoint_path = None
+        if checkpoint is not None:
+            from pathlib import Path
+
+            checkpoint_path = Path(checkpoint)
         self._last_epoch = epoch
         self._last_metrics = cleaned
         self._call(
@@ -280,6 +288,8 @@ class Bridge:
         """
         run = self._require_run("checkpoint_saved")
         epoch = _check_epoch(epoch)
+        from pathlib import Path
+
         self._call("tune_bridge_checkpoint_saved", {"run": run, "epoch": epoch, "path": Path(path)})
 
     def run_end(self, status: str = "completed", metrics: Mapping[str, Any] | None = None) -> None:

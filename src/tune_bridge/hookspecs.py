@@ -24,10 +24,13 @@ whose keys are the caller's keys byte for byte and whose values are plain ``int`
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tune_bridge._markers import hookspec
 from tune_bridge.run import RunInfo
+
+if TYPE_CHECKING:  # pathlib is imported where a Path is built, not for annotations
+    from pathlib import Path
 
 # --- run start -------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ methods their objects have, so this module imports neither.
 
 from __future__ import annotations
 
-import decimal
 import logging
 import math
 import numbers
@@ -64,8 +63,11 @@ def _kind_of(value_type: type) -> int:
         return _ARRAY
     if issubclass(value_type, numbers.Integral):
         return _INTEGRAL
-    # Decimal is a numbers.Number but not registered as numbers.Real.
-    if issubclass(value_type, (numbers.Real, decimal.Decimal)):
+    if issubclass(value_type, numbers.Real):
+        return _REAL
+    # Decimal is a numbers.Number but not registered as numbers.Real. It is recognised
+    # by name, so that importing tune_bridge does not import the decimal module.
+    if any(cls.__module__ == "decimal" and cls.__name__ == "Decimal" for cls in value_type.__mro__):
         return _REAL
     return _UNSUPPORTED
 
@@ -134,9 +136,13 @@ class MetricCleaner:
             if kind is None:
                 kind = kinds[value_type] = _kind_of(value_type)
 
-            if kind == _NUMBER:
+            # Plain finite floats and ints, the common case, take the shortest path.
+            if kind == _FLOAT:
+                if value - value == 0.0 and key not in cleaned:  # finite: inf - inf is nan
+                    cleaned[key] = value
+                    continue
                 number: Any = value
-            elif kind == _FLOAT:
+            elif kind == _NUMBER:
                 number = value
             elif kind == _BOOL:
                 number = int(value)
@@ -144,9 +150,17 @@ class MetricCleaner:
                 self._clean_into(cleaned, value, key)
                 continue
             elif kind == _ARRAY:
-                number = self._array_to_number(key, value)
-                if number is None:
-                    continue
+                # A one-element tensor or array that gives a plain float or int takes
+                # the short path; everything else goes through _array_to_number.
+                try:
+                    number = value.item()
+                except Exception:
+                    number = None
+                item_type = type(number)
+                if item_type is not float and item_type is not int:
+                    number = self._array_to_number(key, value)
+                    if number is None:
+                        continue
             elif kind == _INTEGRAL:
                 number = int(value)
             elif kind == _REAL:
@@ -173,26 +187,31 @@ class MetricCleaner:
             cleaned[key] = number
 
     def _array_to_number(self, key: str, value: Any) -> int | float | None:
+        # item() accepts exactly one element and raises otherwise (ValueError in numpy,
+        # RuntimeError in torch), so the element count is read only for the message.
+        # item() copies a CUDA tensor to the host; numpy scalars give Python scalars.
         try:
-            count = _element_count(value)
-        except Exception:  # an object that only looks like an array
-            count = -1
-        if count != 1:
-            what = f"{count} elements" if count >= 0 else "an unknown number of elements"
-            self._warn_once(key, "unsupported", f"{describe_type(value)} has {what}")
+            number = value.item()
+        except Exception:
+            try:
+                count = f"{_element_count(value)} elements"
+            except Exception:  # an object that only looks like an array
+                count = "an unknown number of elements"
+            self._warn_once(key, "unsupported", f"{describe_type(value)} has {count}")
             return None
 
-        # item() copies a CUDA tensor to the host; numpy scalars give Python scalars.
-        number = value.item()
-        if type(number) is bool:
-            return int(number)
-        if type(number) in (int, float):
+        number_type = type(number)
+        if number_type is float or number_type is int:
             return number  # type: ignore[no-any-return]
+        if number_type is bool:
+            return int(number)
         if isinstance(number, numbers.Integral):
             return int(number)
         if isinstance(number, numbers.Real):
             return float(number)
-        self._warn_once(key, "unsupported", f"{describe_type(value)} holds {describe_type(number)}")
+        self._warn_once(
+            key, "unsupported", f"{describe_type(value)} contains {describe_type(number)}"
+        )
         return None
 
     def _warn_once(self, key: str, reason: str, detail: str) -> None:

@@ -14,8 +14,6 @@ Only built-in backends that set ``default_enabled = True`` are enabled by
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import logging
 import os
 import threading
@@ -85,6 +83,8 @@ class BackendPlugin:
 
         Looks the modules up without importing them.
         """
+        import importlib.util
+
         for module in self.requires:
             try:
                 if importlib.util.find_spec(module) is None:
@@ -113,6 +113,10 @@ def _normalize(distribution: str) -> str:
 
 def _iter_entry_points() -> list[tuple[str, str, str, str]]:
     """List ``(name, target, distribution, version)`` for the group, without loading."""
+    # importlib.metadata is imported here, not at module level: it costs more than the
+    # rest of tune_bridge's import, and only discovery needs it.
+    import importlib.metadata
+
     found: list[tuple[str, str, str, str]] = []
     seen: set[tuple[str, str, str]] = set()
     for dist in importlib.metadata.distributions():
@@ -131,6 +135,8 @@ def _iter_entry_points() -> list[tuple[str, str, str, str]]:
 
 
 def _load(name: str, target: str, distribution: str, version: str) -> BackendPlugin:
+    import importlib.metadata
+
     builtin = _normalize(distribution) == PROJECT_NAME
     entry_point = importlib.metadata.EntryPoint(name=name, value=target, group=ENTRY_POINT_GROUP)
     try:

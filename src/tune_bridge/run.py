@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pathlib is imported where a Path is built, not for annotations
+    from pathlib import Path
 
 RunStatus = Literal["completed", "stopped", "failed"]
 RUN_STATUSES: tuple[str, ...] = ("completed", "stopped", "failed")
