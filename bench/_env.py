@@ -28,7 +28,9 @@ PACKAGES = (
 
 
 def configure_offline(workdir: Path) -> dict[str, str]:
-    """Keep Ultralytics, Ray and matplotlib local, and quiet; return the variables set.
+    """Set the variables that keep Ultralytics, Ray and matplotlib offline and quiet.
+
+    Returns the variables that it set.
 
     Must run before the first ``import ultralytics`` (Ultralytics 8.4 probes the
     network at import unless ``YOLO_OFFLINE=1``) and before ``ray.init``, whose
@@ -38,8 +40,8 @@ def configure_offline(workdir: Path) -> dict[str, str]:
     config_dir = workdir / "yolo-config"
     (config_dir / "Ultralytics").mkdir(parents=True, exist_ok=True)
     (config_dir / "matplotlib").mkdir(parents=True, exist_ok=True)
-    # A detection data-set check downloads Arial.ttf unless a file of that name exists;
-    # classification never checks it, so this only guards against surprises.
+    # A detection data-set check downloads Arial.ttf unless a file of that name exists.
+    # Classification never checks it, so this only guards against surprises.
     spec = importlib.util.find_spec("matplotlib")
     if spec is not None and spec.origin is not None:
         font = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
@@ -89,26 +91,27 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _git_revision() -> str:
+def _git(arguments: list[str]) -> str | None:
+    """Return the stripped output of a git command in this checkout, or None on failure."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+        completed = subprocess.run(
+            ["git", *arguments],
             cwd=REPOSITORY,
             capture_output=True,
             text=True,
             check=True,
             timeout=10,
-        ).stdout.strip()
-        changes = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            cwd=REPOSITORY,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip()
+
+
+def _git_revision() -> str:
+    head = _git(["rev-parse", "--short", "HEAD"])
+    if head is None:
         return "unknown (git failed)"
+    changes = _git(["status", "--porcelain", "--", "src"])
     return f"{head} with uncommitted changes in src/" if changes else head
 
 
@@ -120,8 +123,25 @@ def load_average() -> str:
         return "unknown"
 
 
-def describe_environment() -> dict[str, Any]:
-    """Collect the machine, Python, package and source facts that the page lists."""
+def _source(revision: str | None) -> str:
+    """Describe the tune_bridge that the figures import, without importing it."""
+    spec = importlib.util.find_spec("tune_bridge")
+    if spec is None or spec.origin is None:
+        return "tune_bridge not found"
+    package = Path(spec.origin).resolve().parent
+    if revision is not None:
+        commit = _git(["rev-parse", "--short", revision]) or revision
+        return f"`src/` of git revision {commit}, exported to a temporary folder"
+    if package.is_relative_to(REPOSITORY):
+        return f"this checkout at revision {_git_revision()}"
+    return f"{package} (outside this checkout)"
+
+
+def describe_environment(revision: str | None = None) -> dict[str, Any]:
+    """Collect the machine, Python, package and source facts that the page lists.
+
+    ``revision`` is the git revision whose ``src/`` the run measures, if any.
+    """
     versions = {}
     for package in PACKAGES:
         try:
@@ -138,6 +158,6 @@ def describe_environment() -> dict[str, Any]:
         "memory": f"{memory:.0f} GiB" if memory is not None else "unknown",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": versions,
-        "revision": _git_revision(),
+        "source": _source(revision),
         "load_start": load_average(),
     }

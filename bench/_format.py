@@ -29,11 +29,29 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def verdict(met: bool) -> str:
-    """Return the word that the page uses for a target."""
-    return "met" if met else "**not met**"
+def verdict(met: bool, mixed: bool = False) -> str:
+    """Return the status that the page shows for a target.
+
+    ``mixed`` marks a ratio whose paired measurements fall on both sides of the
+    target, so that the median alone decides the status.
+    """
+    status = "met" if met else "**not met**"
+    return f"{status} (not in every pair)" if mixed else status
 
 
-def target(figure: str, wanted: str, measured: str, met: bool) -> dict[str, Any]:
+def target(
+    figure: str, requirement: str, measured: str, met: bool, mixed: bool = False
+) -> dict[str, Any]:
     """Describe one target for the summary table."""
-    return {"figure": figure, "target": wanted, "measured": measured, "met": met}
+    return {
+        "figure": figure,
+        "target": requirement,
+        "measured": measured,
+        "met": met,
+        "mixed": mixed,
+    }
+
+
+def straddles(summary: dict[str, Any], limit: float) -> bool:
+    """Return whether the smallest and largest paired ratio lie on both sides of ``limit``."""
+    return bool(summary["min"] <= limit < summary["max"])

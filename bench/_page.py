@@ -45,8 +45,8 @@ def _section(number: int, result: dict[str, Any]) -> list[str]:
     if result.get("failed_attempts"):
         lines += [
             "",
-            f"This figure needed {result['attempts']} attempts; the failed ones ended with: "
-            + "; ".join(f"`{failure}`" for failure in result["failed_attempts"])
+            f"This figure needed {result['attempts']} attempts. The failed ones ended with: "
+            + ", ".join(f"`{failure}`" for failure in result["failed_attempts"])
             + ".",
         ]
     return lines
@@ -62,15 +62,15 @@ def _setup(run: dict[str, Any]) -> list[str]:
         "## Set-up",
         "",
         f"- Command: `{run['command']}` ({run['mode']} mode), from the repository root.",
-        f"- Date: {environment['date']}; source revision {environment['revision']}.",
+        f"- Date: {environment['date']}. Measured tune_bridge: {environment['source']}.",
         f"- Machine: {environment['cpu']}, {environment['cpus']} CPUs "
-        f"({environment['usable_cpus']} usable), {environment['memory']} memory; "
+        f"({environment['usable_cpus']} usable), {environment['memory']} memory, "
         f"{environment['platform']}.",
         f"- Python: {environment['python']}.",
         f"- Packages: {packages}.",
-        f"- Load average (1 / 5 / 15 min) at the start: {environment['load_start']}; at the "
+        f"- Load average (1 / 5 / 15 min) at the start: {environment['load_start']}, at the "
         f"end: {environment['load_end']}. The machine is shared, so absolute times vary "
-        "from run to run; the ratios compare runs taken side by side.",
+        "from run to run, and the ratios compare runs taken side by side.",
         f"- Run time: {run['seconds'] / 60:.1f} min ({durations}).",
     ]
 
@@ -84,7 +84,12 @@ def render(run: dict[str, Any]) -> str:
     for number, result in sorted(results.items()):
         for row in _targets(number, result):
             summary_rows.append(
-                [row["figure"], row["target"], row["measured"], verdict(row["met"])]
+                [
+                    row["figure"],
+                    row["target"],
+                    row["measured"],
+                    verdict(row["met"], row.get("mixed", False)),
+                ]
             )
     for number in sorted(errors):
         summary_rows.append([_TITLES[number], "", "the figure failed to run", "unknown"])
@@ -94,7 +99,7 @@ def render(run: dict[str, Any]) -> str:
         "",
         "What tune_bridge costs against pluggy alone, direct function calls, raw Ray Tune "
         "reports and Ultralytics' own Ray Tune callback. `python bench/run.py` (or "
-        "`nox -s bench`) measures everything and rewrites this page; do not edit it by "
+        "`nox -s bench`) measures everything and rewrites this page, so do not edit it by "
         "hand. Each figure reports min / median / max over repeated runs, and each ratio "
         "pairs two measurements taken next to each other in the same run. A ratio is the "
         "median of those paired ratios.",
@@ -106,7 +111,7 @@ def render(run: dict[str, Any]) -> str:
         *(
             [
                 "Quick mode runs every figure at a small size, with one or two pairs per "
-                "ratio, so the statuses below only show that the scripts work; the full "
+                "ratio, so the statuses below only show that the scripts work. The full "
                 "run's page is `docs/benchmarks.md`.",
                 "",
             ]

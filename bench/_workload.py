@@ -86,7 +86,7 @@ def float_metrics() -> dict[str, float]:
 
 
 class NoopBackend:
-    """A backend whose ``epoch_end`` does nothing; it implements no other hook.
+    """A backend whose ``epoch_end`` does nothing and which implements no other hook.
 
     The explicit ``version`` keeps the Bridge from looking the version up in the
     installed distributions, which is a set-up cost, not a per-call one.

@@ -163,7 +163,7 @@ def section(result: dict[str, Any]) -> list[str]:
         "",
         f"Each of the {result['runs']} runs is a new interpreter that imports numpy and torch "
         "for the metrics, so the RSS is mostly theirs. tracemalloc traces from before the "
-        "warm-up; growth is the traced size after the loop minus the size before it, both "
+        "warm-up. Growth is the traced size after the loop minus the size before it, both "
         "after `gc.collect()`. Time per call includes tracemalloc's overhead and one "
         "flushed write per call. There is no baseline, so there is no ratio.",
         "",

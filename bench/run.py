@@ -1,10 +1,13 @@
 """Run the tune_bridge benchmarks and write the results page.
 
-    python bench/run.py            # full run: rewrites docs/benchmarks.md (about 15 min)
+    python bench/run.py            # full run: rewrites docs/benchmarks.md
     python bench/run.py --quick    # small run for CI: writes bench/results/quick.md
 
+On a shared 2-core machine the full run took about 7 minutes at a low load and longer
+under load, and the quick run 1 to 2 minutes.
+
 Figures: 1 import, 2 dispatch (with a profile), 3 reports inside a Tune trial, 4 an
-end-to-end YOLO sweep, 5 memory. Missed targets are reported in the page; the exit
+end-to-end YOLO sweep, 5 memory. Missed targets are reported in the page, and the exit
 status is non-zero only when a figure fails to run.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -43,7 +47,7 @@ class Plan:
     profile_calls: int
     report_pairs: int
     reports: int
-    sweep_pairs: int
+    sweep_rounds: int
     sweep_trials: int
     sweep_epochs: int
     sweep_per_class: int | None
@@ -59,7 +63,7 @@ FULL = Plan(
     profile_calls=20000,
     report_pairs=5,
     reports=500,
-    sweep_pairs=3,
+    sweep_rounds=3,
     sweep_trials=4,
     sweep_epochs=3,
     sweep_per_class=None,
@@ -75,7 +79,7 @@ QUICK = Plan(
     profile_calls=5000,
     report_pairs=1,
     reports=100,
-    sweep_pairs=1,
+    sweep_rounds=1,
     sweep_trials=2,
     sweep_epochs=1,
     sweep_per_class=20,
@@ -91,17 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python bench/run.py",
         description="Run the tune_bridge benchmarks and write a Markdown results page.",
     )
+
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes for CI (about 3 minutes); writes bench/results/quick.md",
+        help="run every figure at a small size for CI and write bench/results/quick.md",
     )
+
     parser.add_argument(
         "--figures",
         default=",".join(map(str, FIGURES)),
         help="comma-separated figure numbers to run (default: all). A subset is never "
         "written to docs/benchmarks.md unless --out names it",
     )
+
     parser.add_argument(
         "--out",
         type=Path,
@@ -109,16 +116,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="Markdown page to write (default: docs/benchmarks.md for a full run of all "
         "figures, otherwise bench/results/<quick|partial>.md)",
     )
+
+    parser.add_argument(
+        "--revision",
+        default=None,
+        help="measure the src/ folder of this git commit (exported with git archive) in "
+        "place of the installed tune_bridge, for example HEAD while the working tree has "
+        "uncommitted changes (default: the installed tune_bridge)",
+    )
+
     parser.add_argument(
         "--retries",
         type=int,
         default=1,
         help="extra attempts for a Ray figure whose child process fails (default: 1)",
     )
+
+    parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="write the page again from the raw results of an earlier run (the JSON file "
+        "that each run writes to bench/results/) without measuring anything",
+    )
+
     # Internal: run one figure in this process and write its result as JSON.
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-output", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
+
     return parser
 
 
@@ -159,7 +186,7 @@ def measure_figure(number: int, plan: Plan, workdir: Path) -> dict[str, Any]:
         import fig_sweep
 
         return fig_sweep.measure(
-            plan.sweep_pairs, plan.sweep_trials, plan.sweep_epochs, plan.sweep_per_class, workdir
+            plan.sweep_rounds, plan.sweep_trials, plan.sweep_epochs, plan.sweep_per_class, workdir
         )
     import fig_memory
 
@@ -202,6 +229,43 @@ def measure_in_child(number: int, quick: bool, workdir: Path, retries: int) -> d
     raise RuntimeError(f"figure {number} failed in {retries + 1} attempts: {failures}")
 
 
+def _use_revision(revision: str, folder: Path) -> None:
+    """Export ``src/`` of ``revision`` into ``folder`` and import tune_bridge from there.
+
+    The folder goes first on ``sys.path`` and on ``PYTHONPATH``, which the child
+    interpreters and the Ray workers inherit.
+    """
+    folder.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", revision, "src"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        message = archive.stderr.decode(errors="replace").strip()
+        raise SystemExit(f"error: git archive of revision {revision!r} failed: {message}")
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    source = str(folder / "src")
+    sys.path.insert(0, source)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+
+
+def _render_again(raw: Path, out: Path | None) -> int:
+    sys.path.insert(0, str(BENCH_DIR))
+    from _page import render
+
+    try:
+        run = json.loads(raw.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"error: cannot read the raw results {raw}: {error}") from error
+    figures = sorted(int(number) for number in (*run["results"], *run["errors"]))
+    page = (out or _default_page(run["mode"] == "quick", figures)).resolve()
+    page.write_text(render(run), encoding="utf-8")
+    _log(f"wrote {page} from {raw}")
+    return 0
+
+
 def _default_page(quick: bool, figures: list[int]) -> Path:
     if quick:
         return RESULTS_DIR / "quick.md"
@@ -222,10 +286,12 @@ def _run_child(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the selected figures, write the page and the raw JSON; return the exit status."""
+    """Run the selected figures, write the page and the raw JSON, and return the exit status."""
     args = build_parser().parse_args(argv)
     if args.child is not None:
         return _run_child(args)
+    if args.render is not None:
+        return _render_again(args.render, args.out)
     figures = _figures(args.figures)
     if args.retries < 0:
         raise SystemExit(f"error: --retries must be 0 or more, got {args.retries}")
@@ -238,13 +304,15 @@ def main(argv: list[str] | None = None) -> int:
     page = (args.out or _default_page(args.quick, figures)).resolve()
     command = shlex.join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])])
     started = time.perf_counter()
-    environment = describe_environment()
 
     results: dict[int, dict[str, Any]] = {}
     errors: dict[int, str] = {}
     durations: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="tune_bridge_bench_") as temporary:
         workdir = Path(temporary)
+        if args.revision is not None:
+            _use_revision(args.revision, workdir / "source")
+        environment = describe_environment(args.revision)
         configure_offline(workdir)
         for number in figures:
             _log(f"figure {number}: started")

@@ -44,8 +44,9 @@ class EnabledBackend:
         self.consecutive_failures: dict[str, int] = {}
 
 
-# (backend, implementation, names of the arguments that the implementation takes)
-HookCall = tuple[EnabledBackend, Callable[..., Any], tuple[str, ...]]
+# (backend, implementation, names of the arguments that the implementation takes,
+# whether "metrics" is one of them)
+HookCall = tuple[EnabledBackend, Callable[..., Any], tuple[str, ...], bool]
 
 
 def _backend_name(obj: Any) -> str:
@@ -184,5 +185,6 @@ class BackendSet:
         for backend in self.backends:  # the order in which the run enabled them
             impl = by_plugin.get(id(backend.obj))
             if impl is not None:
-                calls.append((backend, impl.function, tuple(impl.argnames)))
+                argnames = tuple(impl.argnames)
+                calls.append((backend, impl.function, argnames, "metrics" in argnames))
         return calls

@@ -245,6 +245,8 @@ class Bridge:
             {"run": run, "epoch": epoch, "metrics": cleaned, "checkpoint": checkpoint_path},
         )
 
+        if not self._calls["tune_bridge_should_stop"]:  # no backend can request a stop
+            return self._stop_requested
         answers = self._call(
             "tune_bridge_should_stop", {"run": run, "epoch": epoch, "metrics": cleaned}
         )
@@ -363,10 +365,10 @@ class Bridge:
         results: list[tuple[str, Any]] = []
         metrics = arguments.get("metrics")
         pending_exit: SystemExit | None = None
-        for backend, function, argnames in self._calls[hook_name]:
+        for backend, function, argnames, takes_metrics in self._calls[hook_name]:
             if backend.disabled:
                 continue
-            if metrics is not None and "metrics" in argnames:
+            if takes_metrics and metrics is not None:
                 arguments["metrics"] = dict(metrics)
             try:
                 result = function(*[arguments[argname] for argname in argnames])

@@ -33,9 +33,9 @@ Metrics = dict[str, float]
 _NUMBER = 0  # int: kept as it is
 _FLOAT = 1  # float: kept unless non-finite
 _BOOL = 2  # bool: becomes int
-_ARRAY = 3  # has .item(): a tensor, a numpy scalar or an array
-_REAL = 4  # another numbers.Real, such as Decimal or Fraction
-_INTEGRAL = 5  # another numbers.Integral
+_ARRAY = 3  # has .item(): a tensor, an array or numpy.bool_
+_REAL = 4  # another numbers.Real, such as numpy.float32, Decimal or Fraction
+_INTEGRAL = 5  # another numbers.Integral, such as numpy.int64
 _MAPPING = 6  # flattened with "/"
 _UNSUPPORTED = 7  # dropped
 
@@ -55,16 +55,19 @@ def _kind_of(value_type: type) -> int:
         return _MAPPING
     if issubclass(value_type, (str, bytes)):
         return _UNSUPPORTED
-    # Torch tensors, numpy scalars and numpy/jax arrays all have item(); tensors count
+    # numpy registers its integer and floating scalars as numbers.Integral and
+    # numbers.Real, and int() or float() converts them about ten times faster than
+    # item() (numpy 2.4), so these checks come before the item() check.
+    if issubclass(value_type, numbers.Integral):
+        return _INTEGRAL
+    if issubclass(value_type, numbers.Real):
+        return _REAL
+    # Torch tensors, numpy arrays, numpy.bool_ and jax arrays have item(); tensors count
     # their elements with numel(), numpy and jax with the size attribute.
     if callable(getattr(value_type, "item", None)) and (
         hasattr(value_type, "numel") or hasattr(value_type, "size")
     ):
         return _ARRAY
-    if issubclass(value_type, numbers.Integral):
-        return _INTEGRAL
-    if issubclass(value_type, numbers.Real):
-        return _REAL
     # Decimal is a numbers.Number but not registered as numbers.Real. It is recognised
     # by name, so that importing tune_bridge does not import the decimal module.
     if any(cls.__module__ == "decimal" and cls.__name__ == "Decimal" for cls in value_type.__mro__):
