@@ -257,7 +257,7 @@ def test_restarted_trial_resumes_from_checkpoint(local_ray: None, tmp_path: Path
     assert trained == ["1", "2", "3", "4", "5"]
     frame = result.metrics_dataframe
     assert list(frame["epoch"]) == [1, 2, 3, 4, 5]
-    # The last checkpoint holds the state of the whole run: epochs 1 and 2 from the
+    # The last checkpoint contains the state of the whole run: epochs 1 and 2 from the
     # first attempt, 3 to 5 from the restarted one.
     with result.checkpoint.as_directory() as directory:
         state = json.loads((Path(directory) / "state-5.json").read_text())

@@ -65,7 +65,7 @@ def tune_bridge_epoch_end(
             verbatim (for example ``"metrics/mAP50-95(B)"``), nested dicts flattened
             with ``"/"``. Losses and accuracies are in the trainer's own units;
             learning rates are per step; times, when present, are in seconds.
-        checkpoint: File or folder that holds the model state after this epoch, or
+        checkpoint: File or folder that contains the model state after this epoch, or
             ``None`` when the trainer saved none for this epoch.
     """
 
@@ -112,7 +112,7 @@ def tune_bridge_run_end(run: RunInfo, status: str, metrics: dict[str, float]) ->
 def tune_bridge_should_stop(run: RunInfo, epoch: int, metrics: dict[str, float]) -> bool | None:
     """Ask the trainer to stop after the current epoch.
 
-    Called right after ``epoch_end`` of every epoch. The Bridge asks every backend
+    Called right after ``epoch_end`` of every epoch. The Bridge calls every backend
     and returns ``True`` to the trainer when at least one backend returns ``True`` (numpy's
     ``True_`` counts too); ``None`` and ``False`` both mean "go on", and any other
     value is ignored with a warning. A stop request cannot be taken back:
