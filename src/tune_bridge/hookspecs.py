@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # pathlib is imported where a Path is built, not for annotati
 def tune_bridge_run_start(run: RunInfo) -> None:
     """Start a run: called once, before the first epoch.
 
+    Ranks: every process that calls the Bridge; adapters call it on rank 0 only, a
+    Ray Train loop on every worker.
+
     Args:
         run: The run that starts. The same object is passed to every later hook of
             this run, so a backend may use it as a key.
@@ -56,7 +59,8 @@ def tune_bridge_epoch_end(
 
     Called once per epoch, after training and validation of that epoch, with epochs
     strictly increasing: the Bridge drops an epoch that is not greater than the
-    previous one before any backend receives it.
+    previous one before any backend receives it. Ranks: as ``run_start``; in Ray Train
+    every worker calls it, because Ray Train's report is a barrier.
 
     Args:
         run: The current run.
@@ -78,7 +82,8 @@ def tune_bridge_checkpoint_saved(run: RunInfo, epoch: int, path: Path) -> None:
     """Announce a checkpoint that the trainer has written to disk.
 
     Called after the file or folder is complete, and before ``epoch_end`` of the
-    same epoch when the trainer saves during the epoch.
+    same epoch when the trainer saves during the epoch. Ranks: the process that wrote
+    the checkpoint (rank 0 in Ultralytics).
 
     Args:
         run: The current run.
@@ -93,6 +98,8 @@ def tune_bridge_checkpoint_saved(run: RunInfo, epoch: int, path: Path) -> None:
 @hookspec
 def tune_bridge_run_end(run: RunInfo, status: str, metrics: dict[str, float]) -> None:
     """End a run: called once, after the last epoch or when training fails.
+
+    Ranks: as ``run_start``.
 
     Args:
         run: The run that ends.
@@ -112,10 +119,10 @@ def tune_bridge_run_end(run: RunInfo, status: str, metrics: dict[str, float]) ->
 def tune_bridge_should_stop(run: RunInfo, epoch: int, metrics: dict[str, float]) -> bool | None:
     """Ask the trainer to stop after the current epoch.
 
-    Called right after ``epoch_end`` of every epoch. The Bridge calls every backend
-    and returns ``True`` to the trainer when at least one backend returns ``True`` (numpy's
-    ``True_`` counts too); ``None`` and ``False`` both mean "go on", and any other
-    value is ignored with a warning. A stop request cannot be taken back:
+    Called right after ``epoch_end`` of every epoch, on the same ranks. The Bridge calls
+    every backend and returns ``True`` to the trainer when at least one backend returns
+    ``True`` (numpy's ``True_`` counts too). ``None`` and ``False`` both mean "go on",
+    and any other value is ignored with a warning. A stop request cannot be taken back:
     later epochs, if the trainer runs any, keep reporting ``True``.
 
     Args:
