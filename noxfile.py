@@ -33,7 +33,7 @@ RAY_MATRIX: dict[str, tuple[str, ...]] = {
 PYTEST_ENV = {
     # Ray must not try to send usage statistics: the test machines have no network.
     "RAY_USAGE_STATS_ENABLED": "0",
-    # MLflow 3 fetches a telemetry configuration from the internet unless told not to.
+    # MLflow 3 fetches a telemetry configuration from the internet unless this is set.
     "MLFLOW_DISABLE_TELEMETRY": "true",
 }
 

@@ -5,9 +5,9 @@ with AdamW. Optuna's TPE sampler picks the learning rate ``lr0`` on a log scale 
 1e-5 to 1e-1, a range that includes rates too small to learn in a few epochs.
 The Ultralytics adapter carries each epoch to two backends: ``jsonl`` writes
 ``tune_bridge.jsonl`` into the trial's folder, and ``optuna`` reports top-1 accuracy
-to the trial and asks a ``MedianPruner`` whether to go on. A pruned trial stops after
-the current epoch through Ultralytics' normal stop path, and the objective then
-raises ``optuna.TrialPruned``::
+to the trial, whose ``MedianPruner`` decides whether training goes on. A pruned
+trial stops after the current epoch through Ultralytics' normal stop path, and the
+objective then raises ``optuna.TrialPruned``::
 
     with trial_context(trial, metric="metrics/accuracy_top1") as report:
         model.train(data=data, epochs=6, lr0=lr0, optimizer="AdamW")

@@ -1,4 +1,4 @@
-"""SystemExit from a backend, odd stop answers and invalid backend objects."""
+"""SystemExit from a backend, stop values that are not bool, and invalid backend objects."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ def test_invalid_checkpoint_every(value: Any) -> None:
 
 
 def test_no_should_stop_hook() -> None:
-    # Ray's schedulers stop trials themselves; the backend never asks the trainer.
+    # Ray's schedulers stop trials themselves; the backend implements no stop hook.
     assert not hasattr(RayBackend, "tune_bridge_should_stop")
 
 

@@ -1,1 +1,1 @@
-"""Built-in backends. Each module holds one backend class with ``@hookimpl`` methods."""
+"""Built-in backends. Each module contains one backend class with ``@hookimpl`` methods."""

@@ -2,10 +2,10 @@
 
 Every public Ray getter either warns or raises when called outside a session (Ray 2.60:
 ``ray.tune.get_context().get_trial_id()`` warns, ``ray.train.get_context()`` raises
-outside a Train V2 worker). The probe therefore reads the holders that Ray keeps for
-the current session, newest layout first, without importing anything: a process that
-runs a trial or a Train worker has already imported those modules, and a process
-that has not cannot be in a session. Each step reads attributes with ``getattr`` and
+outside a Train V2 worker). The probe therefore reads the objects that Ray keeps for
+the current session, newest layout first, and imports nothing. A process that runs a
+trial or a Train worker has already imported those modules, and a process that has
+not cannot be in a session. Each step reads attributes with ``getattr`` and
 skips to the next step when one is missing, so the probe never raises and never
 triggers a warning.
 
